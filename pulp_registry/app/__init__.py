@@ -1,0 +1,13 @@
+"""The Django application that pulpcore loads for this plugin (app label ``registry``)."""
+
+from pulpcore.plugin import PulpPluginAppConfig
+
+
+class PulpRegistryPluginAppConfig(PulpPluginAppConfig):
+    """Entry point for the pulp_registry plugin."""
+
+    name = "pulp_registry.app"
+    label = "registry"
+    version = "0.1.0.dev"
+    python_package_name = "pulp-registry"
+    domain_compatible = False
