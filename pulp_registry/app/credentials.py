@@ -1,0 +1,85 @@
+"""HTTP Basic credentials: parsing, and checking them with a short-lived cache.
+
+Clients send Basic credentials on every request when token authentication is off, and on every
+token request when it is on. Django's password hasher is deliberately slow (about 0.3 s of CPU),
+so a credential that verified recently is trusted for ``REGISTRY_BASIC_AUTH_CACHE_SECONDS``.
+The cache is keyed by a salted digest of the credential, never by the password itself, and is
+local to each process.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import threading
+import time
+
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
+
+_SALT = os.urandom(16)
+_cache = {}
+_lock = threading.Lock()
+_MAX_ENTRIES = 10000
+
+
+def parse_basic(header):
+    """Extract ``(username, password)`` from an ``Authorization: Basic`` header value.
+
+    Returns:
+        tuple[str, str] | None: the credentials, or None if the header holds none.
+    """
+    if not header or not header[:6].lower() == "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, sep, password = decoded.partition(":")
+    if not sep or not username:
+        return None
+    return username, password
+
+
+def _cache_key(username, password):
+    return hmac.new(_SALT, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+
+
+def check_credentials(username, password):
+    """Return the active user with these credentials, or None.
+
+    A successful check is remembered for a short time; a failed one never is.
+    """
+    ttl = float(getattr(settings, "REGISTRY_BASIC_AUTH_CACHE_SECONDS", 0) or 0)
+    key = _cache_key(username, password)
+    now = time.monotonic()
+    if ttl > 0:
+        with _lock:
+            entry = _cache.get(key)
+        if entry and entry[1] > now:
+            user = get_user_model().objects.filter(pk=entry[0], is_active=True).first()
+            if user is not None:
+                return user
+    user = authenticate(username=username, password=password)
+    if user is None or not user.is_active:
+        return None
+    if ttl > 0:
+        with _lock:
+            if len(_cache) >= _MAX_ENTRIES:
+                _cache.clear()
+            _cache[key] = (user.pk, now + ttl)
+    return user
+
+
+def user_from_basic_header(header):
+    """Authenticate an ``Authorization: Basic`` header value.
+
+    Returns:
+        tuple[user | None, bool]: the user (None if anonymous or wrong), and whether
+        credentials were presented at all.
+    """
+    credentials = parse_basic(header)
+    if credentials is None:
+        return None, False
+    return check_credentials(*credentials), True

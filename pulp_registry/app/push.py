@@ -1,0 +1,140 @@
+"""Writing to repositories: creating a push repository on first push, and making repository
+versions. Shared by /v2/, the REST API's tasks and the management commands.
+
+Every version of a repository is made under a row lock on the repository, so that concurrent
+pushes to one name queue up in the database instead of failing or losing a tag.
+"""
+
+from contextlib import contextmanager
+
+from django.db import IntegrityError, transaction
+
+from pulpcore.plugin.models import Content, Repository
+from pulpcore.plugin.util import assign_role
+
+from pulp_registry.app.models import (
+    Manifest,
+    Namespace,
+    RegistryDistribution,
+    RegistryPushRepository,
+    Tag,
+)
+from pulp_registry.app.v2.names import namespace_of
+
+
+class NotAPushRepository(Exception):
+    """The name is served by something other than a push repository."""
+
+
+def get_or_create_namespace(name, user=None):
+    """Return the namespace of an image name, creating it (owned by ``user``) if needed."""
+    namespace_name = namespace_of(name)
+    namespace = Namespace.objects.filter(name=namespace_name).first()
+    if namespace is not None:
+        return namespace
+    try:
+        with transaction.atomic():
+            namespace = Namespace.objects.create(name=namespace_name)
+    except IntegrityError:
+        return Namespace.objects.get(name=namespace_name)
+    if user is not None and user.is_authenticated and not user.is_staff:
+        assign_role("registry.namespace_owner", user, namespace)
+    return namespace
+
+
+def get_or_create_push_repository(name, user=None):
+    """Return the push repository served at ``name``, creating it, its distribution and its
+    namespace on the first push.
+
+    Raises:
+        NotAPushRepository: the name is served by a regular repository or a version.
+    """
+    distribution = RegistryDistribution.objects.filter(base_path=name).first()
+    if distribution is None:
+        namespace = get_or_create_namespace(name, user)
+        try:
+            with transaction.atomic():
+                repository = RegistryPushRepository.objects.filter(name=name).first()
+                if repository is None:
+                    repository = RegistryPushRepository.objects.create(name=name)
+                return_repo = repository
+                RegistryDistribution.objects.create(
+                    name=name, base_path=name, repository=repository, namespace=namespace
+                )
+                return return_repo
+        except IntegrityError:
+            distribution = RegistryDistribution.objects.get(base_path=name)
+    if distribution.repository_version_id or not distribution.repository_id:
+        raise NotAPushRepository(name)
+    repository = distribution.repository.cast()
+    if not isinstance(repository, RegistryPushRepository):
+        raise NotAPushRepository(name)
+    return repository
+
+
+@contextmanager
+def locked_new_version(repository):
+    """Make a new version of ``repository`` while holding its row lock.
+
+    Yields:
+        RepositoryVersion: the incomplete new version; it is finalised on exit.
+    """
+    with transaction.atomic():
+        Repository.objects.select_for_update().filter(pk=repository.pk).values_list("pk").get()
+        repository.refresh_from_db(fields=["next_version"])
+        with repository.new_version() as version:
+            yield version
+
+
+def manifest_content(manifest):
+    """The content a repository needs to serve a manifest: itself, its config and layer blobs.
+
+    Children of a list or index must already be in the repository and stay there.
+    """
+    blob_ids = list(manifest.layer_links.values_list("blob_id", flat=True))
+    if manifest.config_blob_id:
+        blob_ids.append(manifest.config_blob_id)
+    return [manifest.pk, *blob_ids]
+
+
+def add_manifest(repository, manifest, tag_name=None):
+    """Add a pushed manifest (and a tag pointing at it) in a new version of a push repository.
+
+    Blobs that were pending in the repository and are used by the manifest leave the pending
+    set.
+
+    Returns:
+        RepositoryVersion | None: the new version, or None when nothing changed.
+    """
+    content_ids = manifest_content(manifest)
+    blob_ids = content_ids[1:]
+    if tag_name is not None:
+        tag, _ = Tag.objects.get_or_create(name=tag_name, tagged_manifest=manifest)
+        content_ids.append(tag.pk)
+    with locked_new_version(repository) as version:
+        version.add_content(Content.objects.filter(pk__in=content_ids))
+    if isinstance(repository, RegistryPushRepository):
+        repository.pending_blobs.remove(*blob_ids)
+    return version if version.complete else None
+
+
+def remove_content(repository, content_ids):
+    """Remove content from a repository in a new version."""
+    with locked_new_version(repository) as version:
+        version.remove_content(Content.objects.filter(pk__in=content_ids))
+    return version if version.complete else None
+
+
+def remove_manifest(repository, version, manifest):
+    """Remove a manifest and every tag pointing at it from a repository, in a new version."""
+    tag_ids = Tag.objects.filter(
+        tagged_manifest=manifest, pk__in=version.content_ids_subquery()
+    ).values_list("pk", flat=True)
+    return remove_content(repository, [manifest.pk, *tag_ids])
+
+
+def manifests_referencing(version, manifest):
+    """Lists and indexes in ``version`` that have ``manifest`` as a child."""
+    return Manifest.objects.filter(
+        pk__in=version.content_ids_subquery(), child_links__manifest=manifest
+    )

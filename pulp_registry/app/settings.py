@@ -1,0 +1,22 @@
+"""Default settings of the registry; override them in pulpcore's settings file or with
+``PULP_<NAME>`` environment variables (see docs/configuration.md)."""
+
+# Token authentication (the Docker token protocol). When disabled, /v2/ takes HTTP Basic
+# credentials and only staff users may push.
+TOKEN_AUTH_DISABLED = False
+# Address of the token service given to clients in the 401 challenge; None means
+# "this API's address + /token/", taken from the request.
+TOKEN_SERVER = None
+# The "service" (JWT audience) that tokens are issued for; None means the API's host:port.
+TOKEN_SERVICE = None
+TOKEN_SIGNATURE_ALGORITHM = "ES256"
+PUBLIC_KEY_PATH = None
+PRIVATE_KEY_PATH = None
+# Lifetime of issued tokens, in seconds.
+TOKEN_EXPIRATION_TIME = 300
+# Seconds for which a verified HTTP Basic credential is trusted without hashing it again.
+REGISTRY_BASIC_AUTH_CACHE_SECONDS = 60
+# Largest manifest accepted on push, in bytes.
+REGISTRY_MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+# Largest page of tags or catalog entries returned at once.
+REGISTRY_MAX_PAGE_SIZE = 10000

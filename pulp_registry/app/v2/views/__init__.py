@@ -1,0 +1,1 @@
+"""Views of the /v2/ API, one module per resource."""

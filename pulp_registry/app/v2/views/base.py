@@ -1,0 +1,99 @@
+"""What every /v2/ view shares: error rendering, the API version header, name checks, and
+finding the repository behind a name."""
+
+import logging
+
+from django.http import HttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from pulp_registry.app import serving
+from pulp_registry.app.push import NotAPushRepository, get_or_create_push_repository
+from pulp_registry.app.v2.auth import authorize
+from pulp_registry.app.v2.errors import (
+    Denied,
+    NameUnknown,
+    RegistryError,
+    Unsupported,
+    error_response,
+)
+from pulp_registry.app.v2.names import validate_name
+
+log = logging.getLogger(__name__)
+
+API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class RegistryView(View):
+    """Base class of /v2/ views: errors become the spec's JSON body, in one place."""
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            if "name" in kwargs:
+                validate_name(kwargs["name"])
+            response = super().dispatch(request, *args, **kwargs)
+        except RegistryError as error:
+            response = error_response(error)
+        except Exception:  # a bug must still answer in the spec's format, not with a trace
+            log.exception("unexpected error in %s %s", request.method, request.path)
+            error = RegistryError(message="internal server error")
+            response = error_response(error)
+        response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+        return response
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise Unsupported(
+            {"method": request.method}, message=f"{request.method} is not supported here"
+        )
+
+    def options(self, request, *args, **kwargs):
+        response = HttpResponse(status=200)
+        response["Allow"] = ", ".join(m.upper() for m in self._allowed_methods())
+        response["Content-Length"] = "0"
+        return response
+
+
+def served_or_404(name):
+    """What ``name`` serves, or NAME_UNKNOWN."""
+    served = serving.resolve(name)
+    if served is None or served.repository is None:
+        raise NameUnknown({"name": name})
+    return served
+
+
+def modifiable_or_405(served):
+    """Refuse deletes through a distribution pinned to one repository version."""
+    if served.distribution.repository_version_id:
+        raise Unsupported(
+            {"name": served.distribution.base_path},
+            message="this name serves a fixed repository version, which cannot change",
+        )
+    return served
+
+
+def push_repository(request, name):
+    """Authorise a push to ``name`` and return its push repository (created on first push).
+
+    Raises:
+        Denied: the name is served by a regular repository.
+    """
+    identity = authorize(request, name, "pull", "push")
+    try:
+        return get_or_create_push_repository(name, identity.user)
+    except NotAPushRepository:
+        raise Denied(
+            {"name": name},
+            message=f"{name!r} is served by a regular repository, which cannot be pushed to; "
+            "manage it through the Pulp REST API",
+        )
+
+
+def empty_response(status, headers=None):
+    """A response without a body (Content-Length: 0) and with the given headers."""
+    response = HttpResponse(status=status)
+    response["Content-Length"] = "0"
+    for header, value in (headers or {}).items():
+        response[header] = value
+    return response

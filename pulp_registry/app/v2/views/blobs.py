@@ -1,0 +1,129 @@
+"""``HEAD``/``GET``/``DELETE /v2/<name>/blobs/<digest>``."""
+
+import os
+import re
+
+from django.http import FileResponse, StreamingHttpResponse
+
+from pulp_registry.app import push
+from pulp_registry.app.v2.auth import authorize
+from pulp_registry.app.v2.errors import BlobUnknown, DigestInvalid, RegistryError
+from pulp_registry.app.v2.names import parse_digest
+from pulp_registry.app.v2.views.base import (
+    RegistryView,
+    empty_response,
+    modifiable_or_405,
+    served_or_404,
+)
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_STREAM_PIECE = 1024 * 1024
+
+
+class RangeNotSatisfiable(RegistryError):
+    code, status, message = "BLOB_UNKNOWN", 416, "requested range not satisfiable"
+
+
+def check_digest(digest):
+    """Refuse a malformed or unsupported digest with DIGEST_INVALID."""
+    try:
+        parse_digest(digest)
+    except ValueError as error:
+        raise DigestInvalid({"digest": digest}, message=str(error))
+
+
+def _artifact(blob, digest):
+    content_artifact = blob.contentartifact_set.select_related("artifact").first()
+    if content_artifact is None or content_artifact.artifact is None:
+        raise BlobUnknown({"digest": digest})
+    return content_artifact.artifact
+
+
+def _parse_range(header, size):
+    match = _RANGE_RE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        return None
+    start, end = match.groups()
+    if start == "":
+        length = int(end)
+        start, end = max(size - length, 0), size - 1
+    else:
+        start, end = int(start), (int(end) if end else size - 1)
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+    return start, min(end, size - 1)
+
+
+def _file_piece(path, start, length):
+    with open(path, "rb") as source:
+        source.seek(start)
+        while length > 0:
+            data = source.read(min(_STREAM_PIECE, length))
+            if not data:
+                return
+            length -= len(data)
+            yield data
+
+
+class BlobView(RegistryView):
+    """Blobs of the served repository (or pending in the push repository)."""
+
+    def _find(self, request, name, digest):
+        authorize(request, name, "pull")
+        check_digest(digest)
+        served = served_or_404(name)
+        blob = served.blob(digest)
+        if blob is None:
+            raise BlobUnknown({"digest": digest})
+        return served, blob
+
+    def head(self, request, name, digest):
+        _, blob = self._find(request, name, digest)
+        artifact = _artifact(blob, digest)
+        return empty_response(
+            200,
+            {
+                "Content-Length": str(artifact.size),
+                "Content-Type": "application/octet-stream",
+                "Docker-Content-Digest": digest,
+                "Accept-Ranges": "bytes",
+            },
+        )
+
+    def get(self, request, name, digest):
+        _, blob = self._find(request, name, digest)
+        artifact = _artifact(blob, digest)
+        path = artifact.file.path
+        if not os.path.exists(path):
+            raise BlobUnknown({"digest": digest}, message="blob data is missing from storage")
+        requested = request.META.get("HTTP_RANGE")
+        byte_range = _parse_range(requested, artifact.size) if requested else None
+        if byte_range is None:
+            # FileResponse lets gunicorn send the file with sendfile(2).
+            response = FileResponse(open(path, "rb"), content_type="application/octet-stream")
+            response["Content-Length"] = str(artifact.size)
+        else:
+            start, end = byte_range
+            response = StreamingHttpResponse(
+                _file_piece(path, start, end - start + 1),
+                status=206,
+                content_type="application/octet-stream",
+            )
+            response["Content-Range"] = f"bytes {start}-{end}/{artifact.size}"
+            response["Content-Length"] = str(end - start + 1)
+        response["Docker-Content-Digest"] = digest
+        response["Accept-Ranges"] = "bytes"
+        response["Cache-Control"] = "max-age=31536000"
+        return response
+
+    def delete(self, request, name, digest):
+        authorize(request, name, "delete")
+        check_digest(digest)
+        served = modifiable_or_405(served_or_404(name))
+        blob = served.blob(digest)
+        if blob is None:
+            raise BlobUnknown({"digest": digest})
+        if served.is_push:
+            served.repository.pending_blobs.remove(blob)
+        push.remove_content(served.repository, [blob.pk])
+        return empty_response(202, {"Docker-Content-Digest": digest})

@@ -1,0 +1,239 @@
+"""Blob uploads: ``POST /v2/<name>/blobs/uploads/`` (open, monolithic, mount) and
+``GET``/``PATCH``/``PUT``/``DELETE /v2/<name>/blobs/uploads/<uuid>``."""
+
+import re
+import uuid
+
+from django.db import transaction
+from django.db.models import Q
+
+from pulpcore.plugin.models import RepositoryContent
+
+from pulp_registry.app import access, blob_storage, serving
+from pulp_registry.app.models import (
+    Blob,
+    RegistryDistribution,
+    RegistryPushRepository,
+    UploadSession,
+)
+from pulp_registry.app.v2.auth import identify
+from pulp_registry.app.v2.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    SizeInvalid,
+)
+from pulp_registry.app.v2.names import NAME_RE, parse_digest
+from pulp_registry.app.v2.views.base import RegistryView, empty_response, push_repository
+
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+# How many candidate repositories an automatic mount (no usable ``from``) looks at.
+_AUTO_MOUNT_CANDIDATES = 20
+
+
+def _range_header(size):
+    return f"0-{max(size - 1, 0)}"
+
+
+def _session_headers(name, session):
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{session.pk}",
+        "Range": _range_header(session.size),
+        "Docker-Upload-UUID": str(session.pk),
+    }
+
+
+def _blob_created(name, digest):
+    return empty_response(
+        201, {"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest}
+    )
+
+
+def _expected_digest(request):
+    digest = request.GET.get("digest")
+    if not digest:
+        raise DigestInvalid(message="the digest query parameter is required to complete an upload")
+    try:
+        algorithm, _ = parse_digest(digest)
+    except ValueError as error:
+        raise DigestInvalid({"digest": digest}, message=str(error))
+    return digest, algorithm
+
+
+def _verify_and_store(received, digest, algorithm):
+    """Check the received bytes against the client's digest and store them as a blob."""
+    actual = f"{algorithm}:{blob_storage.digest_of(received, algorithm)}"
+    if actual != digest:
+        received.path.unlink(missing_ok=True)
+        raise DigestInvalid({"expected": digest, "computed": actual})
+    return blob_storage.store_blob(received, digest)
+
+
+def _chunk_start(request, current_size):
+    """Check ``Content-Range``/``Content-Length`` of a chunk against the upload's size."""
+    header = request.META.get("HTTP_CONTENT_RANGE")
+    if not header:
+        return
+    match = _CONTENT_RANGE_RE.match(header.strip())
+    if not match:
+        raise RangeInvalid(
+            {"Content-Range": header}, headers={"Range": _range_header(current_size)}
+        )
+    start, end = int(match.group(1)), int(match.group(2))
+    if start != current_size or end < start:
+        raise RangeInvalid(
+            {"Content-Range": header, "expected_start": current_size},
+            message="chunk does not start where the upload stands",
+            headers={"Range": _range_header(current_size)},
+        )
+    length = request.META.get("CONTENT_LENGTH")
+    if length not in (None, "") and int(length) != end - start + 1:
+        raise RangeInvalid(
+            {"Content-Range": header, "Content-Length": length},
+            message="Content-Length does not match Content-Range",
+            headers={"Range": _range_header(current_size)},
+        )
+
+
+def _receive(request, session):
+    """Append the request body to a session's file; refuse a concurrent or short write."""
+    offset = session.size
+    received = blob_storage.append(session.pk, offset, blob_storage.request_chunks(request))
+    length = request.META.get("CONTENT_LENGTH")
+    if length not in (None, "") and received.size - offset != int(length):
+        raise SizeInvalid({"expected": int(length), "received": received.size - offset})
+    updated = UploadSession.objects.filter(pk=session.pk, size=offset).update(
+        size=received.size, digests=received.digests
+    )
+    if not updated:
+        raise RangeInvalid(
+            message="the upload changed while this chunk was written",
+            headers={"Range": _range_header(offset)},
+        )
+    session.size = received.size
+    session.digests = received.digests
+    return received
+
+
+class UploadStartView(RegistryView):
+    """Open an upload session, upload a whole blob at once, or mount one."""
+
+    def post(self, request, name):
+        repository = push_repository(request, name)
+        mount = request.GET.get("mount")
+        if mount:
+            blob = self._mount(request, mount, request.GET.get("from"))
+            if blob is not None:
+                repository.pending_blobs.add(blob)
+                return _blob_created(name, mount)
+        if "digest" in request.GET:
+            digest, algorithm = _expected_digest(request)
+            session_id = uuid.uuid4()
+            received = blob_storage.append(session_id, 0, blob_storage.request_chunks(request))
+            blob_storage.discard_running(session_id)
+            length = request.META.get("CONTENT_LENGTH")
+            if length not in (None, "") and int(length) != received.size:
+                received.path.unlink(missing_ok=True)
+                raise SizeInvalid({"expected": int(length), "received": received.size})
+            blob = _verify_and_store(received, digest, algorithm)
+            repository.pending_blobs.add(blob)
+            return _blob_created(name, digest)
+        session = UploadSession.objects.create(repository=repository)
+        return empty_response(202, _session_headers(name, session))
+
+    def _mount(self, request, digest, source_name):
+        """Find a readable copy of the blob to mount, or None (then a normal upload follows).
+
+        A source the caller may not read is treated exactly like one without the blob.
+        """
+        try:
+            parse_digest(digest)
+        except ValueError:
+            return None
+        identity = identify(request)
+        if source_name and NAME_RE.match(source_name):
+            if self._may_pull(identity, source_name):
+                source = serving.resolve(source_name)
+                if source is not None and source.repository is not None:
+                    blob = source.blob(digest)
+                    if blob is not None:
+                        return blob
+            return None
+        blob = Blob.objects.filter(digest=digest).first()
+        if blob is None:
+            return None
+        repository_ids = RepositoryContent.objects.filter(
+            content=blob, version_removed__isnull=True
+        ).values("repository_id")
+        pending_in = RegistryPushRepository.objects.filter(pending_blobs=blob).values("pk")
+        candidates = RegistryDistribution.objects.filter(
+            Q(repository__in=repository_ids) | Q(repository__in=pending_in)
+        ).values_list("base_path", flat=True)[:_AUTO_MOUNT_CANDIDATES]
+        for candidate in candidates:
+            if access.allowed_actions(identity.user, candidate, {"pull"}):
+                return blob
+        return None
+
+    @staticmethod
+    def _may_pull(identity, name):
+        if identity.token is not None:
+            return identity.token.allows("repository", name, "pull")
+        return bool(access.allowed_actions(identity.user, name, {"pull"}))
+
+
+class UploadView(RegistryView):
+    """An open upload session."""
+
+    def _session(self, request, name, session_id):
+        repository = push_repository(request, name)
+        try:
+            session_uuid = uuid.UUID(session_id)
+        except ValueError:
+            raise BlobUploadUnknown({"uuid": session_id})
+        session = UploadSession.objects.filter(pk=session_uuid, repository=repository).first()
+        if session is None:
+            raise BlobUploadUnknown({"uuid": session_id})
+        return repository, session
+
+    def get(self, request, name, session_id):
+        _, session = self._session(request, name, session_id)
+        return empty_response(204, _session_headers(name, session))
+
+    head = get
+
+    def patch(self, request, name, session_id):
+        _, session = self._session(request, name, session_id)
+        _chunk_start(request, session.size)
+        _receive(request, session)
+        return empty_response(202, _session_headers(name, session))
+
+    def put(self, request, name, session_id):
+        repository, session = self._session(request, name, session_id)
+        digest, algorithm = _expected_digest(request)
+        has_body = request.META.get("CONTENT_LENGTH") not in (None, "", "0") or (
+            "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        )
+        if has_body:
+            _chunk_start(request, session.size)
+            received = _receive(request, session)
+        else:
+            received = blob_storage.Received(
+                blob_storage.upload_path(session.pk), session.size, dict(session.digests)
+            )
+            if session.size == 0:
+                received = blob_storage.append(session.pk, 0, [])
+        try:
+            blob = _verify_and_store(received, digest, algorithm)
+        finally:
+            with transaction.atomic():
+                blob_storage.discard(session.pk)
+                session.delete()
+        repository.pending_blobs.add(blob)
+        return _blob_created(name, digest)
+
+    def delete(self, request, name, session_id):
+        _, session = self._session(request, name, session_id)
+        blob_storage.discard(session.pk)
+        session.delete()
+        return empty_response(204)
