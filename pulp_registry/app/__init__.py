@@ -11,3 +11,11 @@ class PulpRegistryPluginAppConfig(PulpPluginAppConfig):
     version = "0.1.0.dev"
     python_package_name = "pulp-registry"
     domain_compatible = False
+
+    def ready(self):
+        """Register the start-up checks and stop an API server whose token settings are
+        broken (see :mod:`pulp_registry.app.checks`)."""
+        super().ready()
+        from pulp_registry.app import checks
+
+        checks.fail_fast_in_api_server()

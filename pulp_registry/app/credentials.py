@@ -4,7 +4,9 @@ Clients send Basic credentials on every request when token authentication is off
 token request when it is on. Django's password hasher is deliberately slow (about 0.3 s of CPU),
 so a credential that verified recently is trusted for ``REGISTRY_BASIC_AUTH_CACHE_SECONDS``.
 The cache is keyed by a salted digest of the credential, never by the password itself, and is
-local to each process.
+local to each process. A cache hit still loads the user (one query) and checks that the user is
+active and that the stored password hash has not changed since, so deactivating a user or
+changing a password takes effect at once.
 """
 
 import base64
@@ -46,6 +48,11 @@ def _cache_key(username, password):
     return hmac.new(_SALT, f"{username}\0{password}".encode(), hashlib.sha256).digest()
 
 
+def _stored_hash_digest(user):
+    # The stored hash changes with every password change (new salt).
+    return hmac.new(_SALT, (user.password or "").encode(), hashlib.sha256).digest()
+
+
 def check_credentials(username, password):
     """Return the active user with these credentials, or None.
 
@@ -57,10 +64,12 @@ def check_credentials(username, password):
     if ttl > 0:
         with _lock:
             entry = _cache.get(key)
-        if entry and entry[1] > now:
+        if entry and entry[2] > now:
             user = get_user_model().objects.filter(pk=entry[0], is_active=True).first()
-            if user is not None:
+            if user is not None and hmac.compare_digest(_stored_hash_digest(user), entry[1]):
                 return user
+            with _lock:
+                _cache.pop(key, None)
     user = authenticate(username=username, password=password)
     if user is None or not user.is_active:
         return None
@@ -68,8 +77,14 @@ def check_credentials(username, password):
         with _lock:
             if len(_cache) >= _MAX_ENTRIES:
                 _cache.clear()
-            _cache[key] = (user.pk, now + ttl)
+            _cache[key] = (user.pk, _stored_hash_digest(user), now + ttl)
     return user
+
+
+def clear_cache():
+    """Forget every verified credential (used by tests)."""
+    with _lock:
+        _cache.clear()
 
 
 def user_from_basic_header(header):

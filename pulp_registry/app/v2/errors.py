@@ -108,6 +108,12 @@ class Unsupported(RegistryError):
     code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
 
 
+class Unavailable(RegistryError):
+    """The server cannot answer because of its own configuration (e.g. broken token keys)."""
+
+    code, status, message = "UNAVAILABLE", 503, "service unavailable"
+
+
 class TooManyRequests(RegistryError):
     code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
 
