@@ -171,3 +171,134 @@ class RegistryDistributionSerializer(DistributionSerializer):
         if "base_path" in validated_data:
             validated_data["namespace"] = get_or_create_namespace(validated_data["base_path"])
         return super().update(instance, validated_data)
+
+
+# --- operations
+# Request bodies of the repository operations (tag, untag, remove_image, copy_tags,
+# copy_manifests). Each operation answers 202 with the href of the task that makes the new
+# repository version.
+
+from pulpcore.plugin.models import Repository as _Repository  # noqa: E402
+from pulpcore.plugin.serializers import (  # noqa: E402
+    RepositoryVersionRelatedField,
+    ValidateFieldsMixin,
+)
+
+from pulp_registry.app.media_types import MANIFEST_TYPES  # noqa: E402
+from pulp_registry.app.v2.names import TAG_RE, parse_digest  # noqa: E402
+
+
+class _TagField(serializers.RegexField):
+    """A tag name as /v2/ accepts it."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "A tag name, e.g. 'latest' or 'v1.2'.")
+        super().__init__(
+            regex=TAG_RE,
+            max_length=128,
+            error_messages={
+                "invalid": "A tag is up to 128 letters, digits, '_', '.' and '-', not starting "
+                "with '.' or '-'."
+            },
+            **kwargs,
+        )
+
+
+class _DigestField(serializers.CharField):
+    """A manifest digest: ``sha256:<64 hex>`` or ``sha512:<128 hex>``."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "A manifest digest, e.g. 'sha256:6c3c62...'.")
+        super().__init__(max_length=255, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            parse_digest(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error))
+        return value
+
+
+class TagImageSerializer(ValidateFieldsMixin, serializers.Serializer):
+    """Point a tag at a manifest of the repository (moving the tag if it exists)."""
+
+    tag = _TagField()
+    digest = _DigestField(help_text="Digest of a manifest in the repository's latest version.")
+
+
+class UntagImageSerializer(ValidateFieldsMixin, serializers.Serializer):
+    """Remove a tag from the repository; the manifest stays."""
+
+    tag = _TagField(help_text="The tag to remove.")
+
+
+class RemoveImageSerializer(ValidateFieldsMixin, serializers.Serializer):
+    """Remove a manifest with its tags, and the blobs and child manifests nothing else uses."""
+
+    digest = _DigestField(help_text="Digest of the manifest (image, list or index) to remove.")
+
+
+class _CopySourceSerializer(ValidateFieldsMixin, serializers.Serializer):
+    """The repository (latest version) or repository version to copy from."""
+
+    source_repository = DetailRelatedField(
+        required=False,
+        queryset=_Repository.objects.all(),
+        view_name_pattern=r"repositories(-.*/.*)-detail",
+        help_text="A registry repository (push or regular) whose latest version is copied from.",
+    )
+    source_repository_version = RepositoryVersionRelatedField(
+        required=False,
+        help_text="A version of a registry repository to copy from (instead of "
+        "source_repository).",
+    )
+
+    def validate(self, data):
+        data = super().validate(data)
+        repository = data.get("source_repository")
+        version = data.get("source_repository_version")
+        if (repository is None) == (version is None):
+            raise serializers.ValidationError(
+                "Give exactly one of source_repository and source_repository_version."
+            )
+        if version is not None:
+            repository = version.repository.cast()
+        if not isinstance(repository, (models.RegistryRepository, models.RegistryPushRepository)):
+            raise serializers.ValidationError("The source must be a registry repository.")
+        if version is None:
+            version = repository.latest_version()
+        if version is None or not version.complete:
+            raise serializers.ValidationError("The source repository version is not complete.")
+        data["source_repository"] = repository
+        data["source_version"] = version
+        return data
+
+
+class CopyTagsSerializer(_CopySourceSerializer):
+    """Copy tags, with their manifests, child manifests and blobs, into this repository."""
+
+    names = serializers.ListField(
+        child=_TagField(),
+        required=False,
+        allow_empty=False,
+        help_text="Tags to copy; all tags of the source when omitted.",
+    )
+
+
+class CopyManifestsSerializer(_CopySourceSerializer):
+    """Copy manifests (without tags), with their child manifests and blobs, into this
+    repository."""
+
+    digests = serializers.ListField(
+        child=_DigestField(),
+        required=False,
+        allow_empty=False,
+        help_text="Manifest digests to copy; all manifests of the source when omitted.",
+    )
+    media_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(MANIFEST_TYPES)),
+        required=False,
+        allow_empty=False,
+        help_text="Only copy manifests of these media types.",
+    )
