@@ -20,6 +20,7 @@ young whatever its creation date.
 
 import re
 import time
+import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +28,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_guid import get_guid, set_guid
 
 from pulpcore.plugin.constants import TASK_FINAL_STATES, TASK_STATES
 from pulpcore.plugin.models import (
@@ -238,11 +240,12 @@ def delete_old_versions(repository, keep):
     """
     with transaction.atomic():
         _lock(repository)
-        protected = repository.protected_versions()
+        complete = repository.versions.complete()
+        latest = list(complete.order_by("-number").values_list("pk", flat=True)[:keep])
         old = (
-            repository.versions.complete()
-            .exclude(pk__in=protected)
-            .order_by("-number")[keep:]
+            complete.exclude(pk__in=repository.protected_versions())
+            .exclude(pk__in=latest)
+            .order_by("number")
         )
         deleted = 0
         for version in list(old):
@@ -266,7 +269,7 @@ def _repositories(names, include_regular):
 
 
 def collect_repositories(cutoff, *, names=None, include_regular=False, keep_versions=1,
-                         progress=_noop):
+                         progress=_noop, dry_run=False):
     """Remove unkept manifests and unused blobs from repositories; trim push repository history.
 
     Args:
@@ -277,6 +280,7 @@ def collect_repositories(cutoff, *, names=None, include_regular=False, keep_vers
         keep_versions: how many latest versions of each push repository to keep; None keeps
             all.
         progress: called with a line of text as each repository is done.
+        dry_run: only changes the wording of the progress lines ("would remove").
 
     Returns:
         tuple[list[RepositoryResult], set]: per-repository results and the primary keys of all
@@ -308,16 +312,17 @@ def collect_repositories(cutoff, *, names=None, include_regular=False, keep_vers
             if keep_versions:
                 result.versions_deleted = delete_old_versions(repository, keep_versions)
         results.append(result)
-        line = f"[{position}/{len(repositories)}] {repository.name}: "
+        would = "would have " if dry_run else ""
+        done = []
         if result.manifests or result.blobs:
-            line += (f"removed {len(result.manifests)} manifest(s) and {result.blobs} blob(s) "
-                     f"in version {result.new_version}")
-        else:
-            line += "nothing to remove"
+            done.append(f"{would}removed {len(result.manifests)} manifest(s) and "
+                        f"{result.blobs} blob(s)")
         if result.versions_deleted:
-            line += f"; deleted {result.versions_deleted} old version(s)"
+            done.append(f"{would}deleted {result.versions_deleted} old version(s)")
         if result.pending_dropped:
-            line += f"; dropped {result.pending_dropped} pending blob(s)"
+            done.append(f"{would}dropped {result.pending_dropped} pending blob(s)")
+        line = f"[{position}/{len(repositories)}] {repository.name}: "
+        line += "; ".join(done) if done else "nothing to remove"
         progress(line)
     return results, removed
 
@@ -449,6 +454,9 @@ def run_task(func, kwargs, exclusive_resources, timeout, progress=_noop, poll=0.
         TimeoutError: the task did not finish within ``timeout`` seconds (it stays queued).
         RuntimeError: the task failed or was canceled.
     """
+    if not get_guid():
+        # Tasks record the correlation id of the request that made them; a command has none.
+        set_guid(uuid.uuid4().hex)
     task = dispatch(func, kwargs=kwargs, exclusive_resources=exclusive_resources)
     progress(f"waiting for pulpcore task {task.pk} ({func.__name__}) to be run by a worker")
     deadline = time.monotonic() + timeout
@@ -504,6 +512,7 @@ def garbage_collect(older_than, *, names=None, include_regular=False, keep_versi
                 include_regular=include_regular,
                 keep_versions=keep_versions,
                 progress=progress,
+                dry_run=dry_run,
             )
             report.repositories = results
             candidates = orphan_candidates(cutoff, removed)
