@@ -223,6 +223,9 @@ class _DigestField(serializers.CharField):
 class TagImageSerializer(ValidateFieldsMixin, serializers.Serializer):
     """Point a tag at a manifest of the repository (moving the tag if it exists)."""
 
+    class Meta:
+        ref_name = "registry.TagImage"
+
     tag = _TagField()
     digest = _DigestField(help_text="Digest of a manifest in the repository's latest version.")
 
@@ -230,11 +233,17 @@ class TagImageSerializer(ValidateFieldsMixin, serializers.Serializer):
 class UntagImageSerializer(ValidateFieldsMixin, serializers.Serializer):
     """Remove a tag from the repository; the manifest stays."""
 
+    class Meta:
+        ref_name = "registry.UntagImage"
+
     tag = _TagField(help_text="The tag to remove.")
 
 
 class RemoveImageSerializer(ValidateFieldsMixin, serializers.Serializer):
     """Remove a manifest with its tags, and the blobs and child manifests nothing else uses."""
+
+    class Meta:
+        ref_name = "registry.RemoveImage"
 
     digest = _DigestField(help_text="Digest of the manifest (image, list or index) to remove.")
 
@@ -278,6 +287,9 @@ class _CopySourceSerializer(ValidateFieldsMixin, serializers.Serializer):
 class CopyTagsSerializer(_CopySourceSerializer):
     """Copy tags, with their manifests, child manifests and blobs, into this repository."""
 
+    class Meta:
+        ref_name = "registry.CopyTags"
+
     names = serializers.ListField(
         child=_TagField(),
         required=False,
@@ -289,6 +301,9 @@ class CopyTagsSerializer(_CopySourceSerializer):
 class CopyManifestsSerializer(_CopySourceSerializer):
     """Copy manifests (without tags), with their child manifests and blobs, into this
     repository."""
+
+    class Meta:
+        ref_name = "registry.CopyManifests"
 
     digests = serializers.ListField(
         child=_DigestField(),
