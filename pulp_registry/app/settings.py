@@ -20,3 +20,9 @@ REGISTRY_BASIC_AUTH_CACHE_SECONDS = 60
 REGISTRY_MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 # Largest page of tags or catalog entries returned at once.
 REGISTRY_MAX_PAGE_SIZE = 10000
+
+# Access-policy conditions that involve namespaces (merged with pulpcore's own).
+DRF_ACCESS_POLICY = {
+    "dynaconf_merge_unique": True,
+    "reusable_conditions": ["pulp_registry.app.access_conditions"],
+}
