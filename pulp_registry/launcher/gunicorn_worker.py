@@ -1,0 +1,169 @@
+"""The gunicorn worker class of the registry's API server.
+
+It is gunicorn's threaded (``gthread``) worker with two additions:
+
+* **Immediate answer to TLS.** Container clients (podman, skopeo, buildah: Go's
+  ``containers/image``) first try HTTPS even with ``--tls-verify=false`` and fall back to
+  plain HTTP only once the server's reply shows it is not TLS. A stock gunicorn waits for
+  an HTTP request line that never comes, so every such client stalls for Go's 10 s TLS
+  handshake timeout. This worker peeks at the first byte of each new connection; a TLS
+  handshake record (0x16) gets a short plain ``HTTP/1.0 400`` reply and the connection is
+  closed, which Go reads as "server gave HTTP response to HTTPS client" and retries over
+  HTTP at once.
+* **pulpcore heartbeat.** Like pulpcore's own API worker it records itself as an online
+  API app (``AppStatus``), so ``/pulp/api/v3/status/`` lists it.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers import gthread
+
+logger = logging.getLogger(__name__)
+
+TLS_HANDSHAKE_RECORD = 0x16
+PLAIN_HTTP_ONLY_REPLY = (
+    b"HTTP/1.0 400 Bad Request\r\n"
+    b"Content-Type: text/plain\r\n"
+    b"Connection: close\r\n"
+    b"\r\n"
+    b"This server speaks plain HTTP.\n"
+)
+
+
+def starts_with_tls_handshake(sock: socket.socket) -> bool:
+    """Return whether the data waiting on ``sock`` begins a TLS handshake.
+
+    Nothing is consumed (the byte is only peeked at). A socket with no data yet, or
+    closed by the peer, counts as not TLS and is left to the HTTP parser.
+
+    Args:
+        sock: A freshly accepted connection with data ready to read.
+    """
+    try:
+        first = sock.recv(1, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return False
+    return first[:1] == bytes([TLS_HANDSHAKE_RECORD])
+
+
+def refuse_tls(sock: socket.socket) -> None:
+    """Send the plain-HTTP-only reply on ``sock`` and close it.
+
+    The client's hello is read and discarded first: closing a socket with unread data
+    makes the kernel send a reset, which could destroy the reply before the client has
+    read it.
+
+    Args:
+        sock: The connection whose first bytes were a TLS handshake.
+    """
+    try:
+        sock.settimeout(2.0)
+        sock.sendall(PLAIN_HTTP_ONLY_REPLY)
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            if not sock.recv(65536):
+                break
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+class RegistryApiWorker(gthread.ThreadWorker):
+    """gunicorn ``gthread`` worker that answers TLS hellos at once and sends heartbeats."""
+
+    app_status = None
+    heartbeat_thread = None
+
+    def init_process(self):
+        """Set up Django and register this process as an online pulpcore API app."""
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pulpcore.app.settings")
+        import django
+
+        django.setup()
+        self._register_app_status()
+        super().init_process()
+
+    def run(self):
+        """Serve until told to stop, then remove this process's status record."""
+        try:
+            super().run()
+        finally:
+            if self.app_status is not None:
+                try:
+                    self.app_status.delete()
+                except Exception:  # the database may already be gone at shutdown
+                    logger.debug("could not delete the API app status", exc_info=True)
+
+    def handle(self, conn):
+        """Serve one connection job, first turning away TLS on new connections."""
+        if not conn.initialized and not self.cfg.is_ssl:
+            # Same wait as the stock worker: a client that sends nothing yet goes back to
+            # the poller instead of holding a thread.
+            if not conn.wait_for_data(gthread.DEFAULT_WORKER_DATA_TIMEOUT):
+                return gthread._DEFER
+            if starts_with_tls_handshake(conn.sock):
+                self.log.debug("TLS handshake from %s: answered plain HTTP only", conn.client)
+                refuse_tls(conn.sock)
+                return False
+        return super().handle(conn)
+
+    def notify(self):
+        """Tell the arbiter we are alive, unless the heartbeat thread has died."""
+        super().notify()
+        if self.heartbeat_thread is not None and not self.heartbeat_thread.is_alive():
+            logger.error("the heartbeat thread of %s died; exiting to be restarted", self.pid)
+            os._exit(Arbiter.WORKER_BOOT_ERROR)
+
+    def _register_app_status(self):
+        from django.conf import settings
+        from django.db import IntegrityError
+
+        from pulpcore.app.apps import pulp_plugin_configs
+        from pulpcore.app.models import AppStatus
+        from pulpcore.app.util import get_worker_name
+
+        versions = {app.label: app.version for app in pulp_plugin_configs()}
+        try:
+            self.app_status = AppStatus.objects.create(
+                name=get_worker_name(), app_type="api", versions=versions
+            )
+        except IntegrityError:
+            logger.error("an API app named %s is already registered", get_worker_name())
+            os._exit(Arbiter.WORKER_BOOT_ERROR)
+        # pulpcore counts an API app as gone after API_APP_TTL without a heartbeat.
+        interval = max(1, settings.API_APP_TTL // 3)
+        self.heartbeat_thread = threading.Thread(
+            target=self._heartbeat_loop, args=(interval,), daemon=True, name="heartbeat"
+        )
+        self.heartbeat_thread.start()
+
+    def _heartbeat_loop(self, interval):
+        from django.db import DatabaseError, InterfaceError, connection
+
+        failures = 0
+        while self.alive:
+            try:
+                self.app_status.save_heartbeat()
+                failures = 0
+            except (InterfaceError, DatabaseError):
+                # A dropped connection is re-opened on the next try; give up only when
+                # the database stays unreachable, letting the thread (and so the worker) end.
+                connection.close_if_unusable_or_obsolete()
+                failures += 1
+                if failures >= 3:
+                    logger.error("the API app heartbeat failed %d times in a row", failures)
+                    return
+            time.sleep(interval)
+
+
+__all__ = ["RegistryApiWorker", "refuse_tls", "starts_with_tls_handshake"]
