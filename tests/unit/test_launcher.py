@@ -1,0 +1,127 @@
+"""Unit tests of the launcher's parts that need no running registry."""
+
+import socket
+import ssl
+import threading
+
+import pytest
+from django.conf import settings
+
+from pulp_registry.launcher import LauncherConfig, LauncherError
+from pulp_registry.launcher.database import parse_database_url
+from pulp_registry.launcher.gunicorn_worker import (
+    PLAIN_HTTP_ONLY_REPLY,
+    refuse_tls,
+    starts_with_tls_handshake,
+)
+from pulp_registry.launcher.settings_file import DatabaseParams, render_settings
+
+
+def test_plugin_is_installed():
+    from django.apps import apps
+
+    assert apps.get_app_config("registry").name == "pulp_registry.app"
+
+
+@pytest.mark.django_db
+def test_test_database_works(django_user_model):
+    django_user_model.objects.create_user("someone", password="pw")
+    assert django_user_model.objects.filter(username="someone").exists()
+
+
+def test_test_settings_are_loaded(test_settings_path):
+    assert settings.ALLOWED_CONTENT_CHECKSUMS == ["sha256", "sha512"]
+    assert settings.MEDIA_ROOT.startswith(str(test_settings_path.parent))
+
+
+def test_config_defaults():
+    config = LauncherConfig.from_env({})
+    assert (config.host, config.port, config.content_port) == ("127.0.0.1", 24817, 24816)
+    assert config.data_dir.name == ".registry-data"
+    assert config.database_url is None and config.admin_password is None
+
+
+def test_config_rejects_a_bad_port():
+    with pytest.raises(LauncherError, match="PULP_REGISTRY_PORT"):
+        LauncherConfig.from_env({"PULP_REGISTRY_PORT": "http"})
+
+
+def test_parse_database_url():
+    params = parse_database_url("postgresql://me:p%40ss@db.example:6543/reg?sslmode=require")
+    assert (params.user, params.password, params.host, params.port, params.name) == (
+        "me", "p@ss", "db.example", 6543, "reg"
+    )
+    assert params.django()["OPTIONS"] == {"sslmode": "require"}
+
+
+@pytest.mark.parametrize("url", ["mysql://x@y/z", "postgresql://x@y:5432/"])
+def test_parse_database_url_rejects(url):
+    with pytest.raises(LauncherError):
+        parse_database_url(url)
+
+
+def test_render_settings(tmp_path):
+    text = render_settings(
+        data_dir=tmp_path,
+        database=DatabaseParams("db", "user", "pw", "127.0.0.1", 5555),
+        secret_key="k",
+        db_encryption_key_path=tmp_path / "key",
+        private_key_path=tmp_path / "private.pem",
+        public_key_path=tmp_path / "public.pem",
+        content_origin="http://127.0.0.1:1",
+        token_server="http://127.0.0.1:2/token/",
+        extra_settings={"TOKEN_AUTH_DISABLED": True},
+    )
+    values = {}
+    exec(compile(text, "settings.py", "exec"), values)
+    assert values["DATABASES"]["default"]["PORT"] == "5555"
+    assert values["STORAGES"]["default"]["OPTIONS"]["location"] == str(tmp_path / "media")
+    assert values["WORKING_DIRECTORY"].startswith(str(tmp_path))
+    assert values["FILE_UPLOAD_TEMP_DIR"].startswith(str(tmp_path))
+    assert values["TOKEN_AUTH_DISABLED"] is True
+
+
+def test_render_settings_rejects_bad_names(tmp_path):
+    with pytest.raises(LauncherError):
+        render_settings(
+            data_dir=tmp_path, database=DatabaseParams("d", "u", "p", "h", 1), secret_key="k",
+            db_encryption_key_path=tmp_path, private_key_path=tmp_path, public_key_path=tmp_path,
+            content_origin="x", token_server=None, extra_settings={"lower": 1},
+        )
+
+
+def test_tls_hello_is_detected_and_answered():
+    server, client = socket.socketpair()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    errors = []
+
+    def handshake():
+        try:
+            context.wrap_socket(client, server_hostname="localhost")
+        except (ssl.SSLError, OSError) as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=handshake)
+    thread.start()
+    server.settimeout(5)
+    server.recv(1, socket.MSG_PEEK)  # wait until the hello has arrived
+    assert starts_with_tls_handshake(server)
+    refuse_tls(server)
+    thread.join(5)
+    assert errors, "the TLS handshake should have failed on the plain HTTP reply"
+    client.close()
+
+
+def test_plain_http_is_not_taken_for_tls():
+    server, client = socket.socketpair()
+    client.sendall(b"GET /v2/ HTTP/1.1\r\n\r\n")
+    assert not starts_with_tls_handshake(server)
+    assert server.recv(3) == b"GET"  # peeking consumed nothing
+    server.close()
+    client.close()
+
+
+def test_reply_is_plain_http():
+    assert PLAIN_HTTP_ONLY_REPLY.startswith(b"HTTP/1.0 400 ")
