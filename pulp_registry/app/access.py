@@ -123,10 +123,13 @@ def denial_reason(user, name, actions):
                 "registry.namespace_creator role"
             )
         return f"user {user.username!r} may not {what} {name!r}"
-    permissions = ", ".join(f"registry.{_NEEDED_PERMISSION[a]}" for a in actions
-                            if a in _NEEDED_PERMISSION)
+    known = [a for a in actions if a in _NEEDED_PERMISSION]
+    permissions = ", ".join(f"registry.{_NEEDED_PERMISSION[a]}" for a in known)
+    # The weakest role that grants every refused action.
+    role = "registry.namespace_owner" if DELETE in known else (
+        "registry.namespace_collaborator" if PUSH in known else "registry.namespace_consumer"
+    )
     return (
         f"user {user.username!r} may not {what} {name!r}: this needs {permissions} on "
-        f"namespace {namespace.name!r} (a role such as registry.namespace_owner, "
-        "registry.namespace_collaborator or registry.namespace_consumer)"
+        f"namespace {namespace.name!r} (role {role} or higher; ask the namespace's owner)"
     )

@@ -112,6 +112,13 @@ def test_denial_reasons_say_why(world):
     assert "private" in access.denial_reason(AnonymousUser(), "team/private", {PULL})
     reason = access.denial_reason(world["cora"], "team/public", {PUSH})
     assert "registry.push_namespace" in reason and "'team'" in reason
+    assert "registry.namespace_collaborator" in reason
+    reason = access.denial_reason(world["colin"], "team/public", {DELETE})
+    assert "registry.delete_namespace_content" in reason
+    assert "registry.namespace_owner" in reason
+    assert "registry.namespace_consumer" in access.denial_reason(
+        world["nora"], "team/private", {PULL}
+    )
     reason = access.denial_reason(world["nora"], "other/app", {PUSH})
     assert "may not create namespace 'other'" in reason
     assert "registry.namespace_creator" in reason
