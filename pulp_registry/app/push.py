@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from pulpcore.plugin.models import Content, Repository
 from pulpcore.plugin.util import assign_role
 
+from pulp_registry.app import serving
 from pulp_registry.app.models import (
     Manifest,
     Namespace,
@@ -49,27 +50,37 @@ def get_or_create_push_repository(name, user=None):
     Raises:
         NotAPushRepository: the name is served by a regular repository or a version.
     """
-    distribution = RegistryDistribution.objects.filter(base_path=name).first()
-    if distribution is None:
+    return push_target(name, user).repository
+
+
+def push_target(name, user=None):
+    """What ``name`` serves, for a push: created with its namespace on the first push.
+
+    Returns:
+        serving.Served: with the push repository and its latest version.
+
+    Raises:
+        NotAPushRepository: the name is served by a regular repository or a version.
+    """
+    served = serving.resolve(name)
+    if served is None:
         namespace = get_or_create_namespace(name, user)
         try:
             with transaction.atomic():
                 repository = RegistryPushRepository.objects.filter(name=name).first()
                 if repository is None:
                     repository = RegistryPushRepository.objects.create(name=name)
-                return_repo = repository
                 RegistryDistribution.objects.create(
                     name=name, base_path=name, repository=repository, namespace=namespace
                 )
-                return return_repo
         except IntegrityError:
-            distribution = RegistryDistribution.objects.get(base_path=name)
-    if distribution.repository_version_id or not distribution.repository_id:
+            pass  # created at the same moment by another push: use theirs
+        served = serving.resolve(name)
+    if served.distribution.repository_version_id or not isinstance(
+        served.repository, RegistryPushRepository
+    ):
         raise NotAPushRepository(name)
-    repository = distribution.repository.cast()
-    if not isinstance(repository, RegistryPushRepository):
-        raise NotAPushRepository(name)
-    return repository
+    return served
 
 
 @contextmanager
@@ -80,8 +91,13 @@ def locked_new_version(repository):
         RepositoryVersion: the incomplete new version; it is finalised on exit.
     """
     with transaction.atomic():
-        Repository.objects.select_for_update().filter(pk=repository.pk).values_list("pk").get()
-        repository.refresh_from_db(fields=["next_version"])
+        # The locking query also reads next_version, which may have moved while we waited.
+        repository.next_version = (
+            Repository.objects.select_for_update()
+            .filter(pk=repository.pk)
+            .values_list("next_version", flat=True)
+            .get()
+        )
         with repository.new_version() as version:
             yield version
 
@@ -97,16 +113,26 @@ def manifest_content(manifest):
     return [manifest.pk, *blob_ids]
 
 
-def add_manifest(repository, manifest, tag_name=None):
+def add_manifest(repository, manifest, tag_name=None, blob_ids=None):
     """Add a pushed manifest (and a tag pointing at it) in a new version of a push repository.
 
     Blobs that were pending in the repository and are used by the manifest leave the pending
     set.
 
+    Args:
+        repository: the repository (push or regular).
+        manifest: the stored manifest.
+        tag_name: the tag to point at it, if any.
+        blob_ids: primary keys of its config and layer blobs when the caller knows them
+            (saves a query); looked up otherwise.
+
     Returns:
         RepositoryVersion | None: the new version, or None when nothing changed.
     """
-    content_ids = manifest_content(manifest)
+    if blob_ids is None:
+        content_ids = manifest_content(manifest)
+    else:
+        content_ids = [manifest.pk, *blob_ids]
     blob_ids = content_ids[1:]
     if tag_name is not None:
         tag, _ = Tag.objects.get_or_create(name=tag_name, tagged_manifest=manifest)

@@ -1,7 +1,14 @@
 """What an image name serves: its distribution, repository and repository version, and the
-blobs, manifests and tags found there. Read-only; used by /v2/ and the token service."""
+blobs, manifests and tags found there. Read-only; used by /v2/ and the token service.
+
+Every /v2/ request starts here, so :func:`resolve` loads the distribution and its repository,
+already as its detail type, in one query.
+"""
 
 from dataclasses import dataclass
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import F, Q
 
 from pulpcore.plugin.models import RepositoryVersion
 
@@ -38,12 +45,31 @@ class Served:
             return queryset.none()
         return queryset.filter(pk__in=self.version.content_ids_subquery())
 
-    def blob(self, digest):
-        """The blob with ``digest`` in the served version or pending in the push repository."""
-        blob = self._in_version(Blob.objects.filter(digest=digest)).first()
-        if blob is None and self.is_push:
-            blob = self.repository.pending_blobs.filter(digest=digest).first()
-        return blob
+    def blob(self, digest, with_artifact=False):
+        """The blob with ``digest`` in the served version or pending in the push repository.
+
+        Args:
+            digest: the blob's digest.
+            with_artifact: also load its stored artifact (``blob.artifact_size``,
+                ``blob.artifact_file``; None when it has none) in the same query.
+        """
+        where = Q()
+        if self.version is not None:
+            where |= Q(pk__in=self.version.content_ids_subquery())
+        if self.is_push:
+            pending = RegistryPushRepository.pending_blobs.through.objects.filter(
+                registrypushrepository_id=self.repository.pk
+            ).values("blob_id")
+            where |= Q(pk__in=pending)
+        if not where:
+            return None
+        blobs = Blob.objects.filter(where, digest=digest)
+        if with_artifact:
+            blobs = blobs.annotate(
+                artifact_size=F("contentartifact__artifact__size"),
+                artifact_file=F("contentartifact__artifact__file"),
+            ).order_by(F("artifact_size").asc(nulls_last=True))
+        return blobs.first()
 
     def manifest_by_digest(self, digest):
         """The manifest with ``digest`` in the served version, or None."""
@@ -86,7 +112,11 @@ def resolve(name):
         Served | None: None when no distribution has that base path.
     """
     distribution = (
-        RegistryDistribution.objects.select_related("namespace", "repository_version")
+        RegistryDistribution.objects.select_related(
+            "namespace",
+            *_with_detail("repository"),
+            *_with_detail("repository_version__repository"),
+        )
         .filter(base_path=name)
         .first()
     )
@@ -95,9 +125,9 @@ def resolve(name):
     repository = version = None
     if distribution.repository_version_id:
         version = distribution.repository_version
-        repository = version.repository.cast()
+        repository = _detail(version.repository)
     elif distribution.repository_id:
-        repository = distribution.repository.cast()
+        repository = _detail(distribution.repository)
         version = (
             RepositoryVersion.objects.filter(repository_id=repository.pk, complete=True)
             .defer("content_ids")
@@ -105,3 +135,22 @@ def resolve(name):
             .first()
         )
     return Served(distribution, repository, version)
+
+
+_DETAIL_ACCESSORS = ("registry_registrypushrepository", "registry_registryrepository")
+
+
+def _with_detail(relation):
+    """``select_related`` paths that load a repository together with its detail row."""
+    return [relation, *(f"{relation}__{accessor}" for accessor in _DETAIL_ACCESSORS)]
+
+
+def _detail(repository):
+    """The repository as its detail type, from the rows loaded with it (no query)."""
+    for accessor in _DETAIL_ACCESSORS:
+        try:
+            return getattr(repository, accessor)
+        except ObjectDoesNotExist:
+            continue
+    # Another plugin's repository type behind our distribution: pulpcore's own way.
+    return repository.cast()

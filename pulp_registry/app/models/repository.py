@@ -9,12 +9,15 @@
 """
 
 from django.db import models
+from django.db.models import OuterRef, Subquery
 
 from pulpcore.plugin.models import (
     AutoAddObjPermsMixin,
     BaseModel,
+    ContentArtifact,
     Distribution,
     Repository,
+    RepositoryVersion,
 )
 from pulpcore.plugin.repo_version_utils import remove_duplicates, validate_repo_version
 
@@ -49,9 +52,50 @@ class _RegistryRepositoryMixin:
     CONTENT_TYPES = [Blob, Manifest, Tag]
 
     def finalize_new_version(self, new_version):
-        """Keep one tag per name and refuse versions with duplicate content."""
-        remove_duplicates(new_version)
-        validate_repo_version(new_version)
+        """Keep one tag per name and refuse versions with duplicate content.
+
+        This does what pulpcore's ``remove_duplicates`` and ``validate_repo_version`` do, but
+        looks only at what the version adds instead of at everything the repository holds
+        (which made every push slower as the repository grew):
+
+        * an added tag replaces the tag of the same name in the previous version;
+        * two added tags with one name are refused (pulpcore's check raises);
+        * relative paths cannot clash: each blob's artifact lies at its own digest, which no
+          other blob has. Should an added artifact lie elsewhere, the whole version is checked.
+
+        Every version was finalised this way or by pulpcore's full check, so what the previous
+        version holds is already free of duplicates.
+        """
+        if new_version.base_version_id:
+            remove_duplicates(new_version)
+            validate_repo_version(new_version)
+            return
+        added = new_version.added()
+        added_tags = list(Tag.objects.filter(pk__in=added).values_list("pk", "name"))
+        names = {name for _, name in added_tags}
+        if len(names) != len(added_tags):
+            validate_repo_version(new_version)  # raises, naming the duplicates
+        if names:
+            try:
+                previous = new_version.previous()
+            except RepositoryVersion.DoesNotExist:
+                previous = None
+            if previous is not None:
+                replaced = list(
+                    Tag.objects.filter(name__in=names, pk__in=previous.content_ids_subquery())
+                    .exclude(pk__in=[pk for pk, _ in added_tags])
+                    .values_list("pk", flat=True)
+                )
+                if replaced:
+                    new_version.remove_content(Tag.objects.filter(pk__in=replaced))
+        blob_digest = Blob.objects.filter(pk=OuterRef("content_id")).values("digest")[:1]
+        misplaced = (
+            ContentArtifact.objects.filter(content__in=added)
+            .exclude(relative_path=Subquery(blob_digest))
+            .exists()
+        )
+        if misplaced:
+            validate_repo_version(new_version)
 
 
 class RegistryPushRepository(_RegistryRepositoryMixin, Repository, AutoAddObjPermsMixin):

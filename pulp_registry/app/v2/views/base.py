@@ -9,7 +9,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from pulp_registry.app import serving
-from pulp_registry.app.push import NotAPushRepository, get_or_create_push_repository
+from pulp_registry.app.push import NotAPushRepository, push_target
 from pulp_registry.app.v2.auth import authorize
 from pulp_registry.app.v2.errors import (
     Denied,
@@ -28,6 +28,11 @@ API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 @method_decorator(csrf_exempt, name="dispatch")
 class RegistryView(View):
     """Base class of /v2/ views: errors become the spec's JSON body, in one place."""
+
+    # pulpcore's DomainMiddleware would look the domain up on every request; this plugin is not
+    # domain-compatible, so there is only the default domain, which pulpcore's get_domain()
+    # finds (once per process) without the middleware.
+    skip_domain_middleware = True
 
     def dispatch(self, request, *args, **kwargs):
         try:
@@ -79,9 +84,19 @@ def push_repository(request, name):
     Raises:
         Denied: the name is served by a regular repository.
     """
+    return push_served(request, name).repository
+
+
+def push_served(request, name):
+    """Authorise a push to ``name`` and return what it serves, with its push repository
+    (created on first push).
+
+    Raises:
+        Denied: the name is served by a regular repository.
+    """
     identity = authorize(request, name, "pull", "push")
     try:
-        return get_or_create_push_repository(name, identity.user)
+        return push_target(name, identity.user)
     except NotAPushRepository:
         raise Denied(
             {"name": name},

@@ -5,6 +5,8 @@ import re
 
 from django.http import FileResponse, StreamingHttpResponse
 
+from pulpcore.plugin.models import Artifact
+
 from pulp_registry.app import push
 from pulp_registry.app.v2.auth import authorize
 from pulp_registry.app.v2.errors import BlobUnknown, DigestInvalid, RegistryError
@@ -32,11 +34,12 @@ def check_digest(digest):
         raise DigestInvalid({"digest": digest}, message=str(error))
 
 
-def _artifact(blob, digest):
-    content_artifact = blob.contentartifact_set.select_related("artifact").first()
-    if content_artifact is None or content_artifact.artifact is None:
+def _stored(blob, digest):
+    """The size and file of a blob loaded with ``Served.blob(..., with_artifact=True)``."""
+    if blob.artifact_file is None:
         raise BlobUnknown({"digest": digest})
-    return content_artifact.artifact
+    # An unsaved Artifact resolves the stored name to a path through pulpcore's storage.
+    return blob.artifact_size, Artifact(file=blob.artifact_file, size=blob.artifact_size)
 
 
 def _parse_range(header, size):
@@ -72,18 +75,18 @@ class BlobView(RegistryView):
         authorize(request, name, "pull")
         check_digest(digest)
         served = served_or_404(name)
-        blob = served.blob(digest)
+        blob = served.blob(digest, with_artifact=True)
         if blob is None:
             raise BlobUnknown({"digest": digest})
         return served, blob
 
     def head(self, request, name, digest):
         _, blob = self._find(request, name, digest)
-        artifact = _artifact(blob, digest)
+        size, _ = _stored(blob, digest)
         return empty_response(
             200,
             {
-                "Content-Length": str(artifact.size),
+                "Content-Length": str(size),
                 "Content-Type": "application/octet-stream",
                 "Docker-Content-Digest": digest,
                 "Accept-Ranges": "bytes",
@@ -92,7 +95,7 @@ class BlobView(RegistryView):
 
     def get(self, request, name, digest):
         _, blob = self._find(request, name, digest)
-        artifact = _artifact(blob, digest)
+        _, artifact = _stored(blob, digest)
         path = artifact.file.path
         if not os.path.exists(path):
             raise BlobUnknown({"digest": digest}, message="blob data is missing from storage")

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.http import HttpResponse
 
-from pulp_registry.app import blob_storage, push, serving
+from pulp_registry.app import blob_storage, push
 from pulp_registry.app.manifests import resolve_references, save_manifest
 from pulp_registry.app.v2.auth import authorize
 from pulp_registry.app.v2.errors import (
@@ -18,7 +18,7 @@ from pulp_registry.app.v2.views.base import (
     RegistryView,
     empty_response,
     modifiable_or_405,
-    push_repository,
+    push_served,
     served_or_404,
 )
 
@@ -97,7 +97,7 @@ class ManifestView(RegistryView):
 
     def put(self, request, name, reference):
         algorithm = _check_reference(reference)
-        repository = push_repository(request, name)
+        served = push_served(request, name)
         data = _read_body(request)
         parsed = parse_manifest(
             data, request.META.get("CONTENT_TYPE"), digest_algorithm=algorithm or "sha256"
@@ -107,10 +107,14 @@ class ManifestView(RegistryView):
                 {"reference": reference, "computed": parsed.digest},
                 message="the manifest's digest does not match the reference it was pushed to",
             )
-        served = serving.resolve(name)
         blobs, children = resolve_references(parsed, served)
         manifest = save_manifest(parsed, blobs, children)
-        push.add_manifest(repository, manifest, tag_name=None if algorithm else reference)
+        push.add_manifest(
+            served.repository,
+            manifest,
+            tag_name=None if algorithm else reference,
+            blob_ids=[blob.pk for blob in blobs.values()],
+        )
         headers = {
             "Location": f"/v2/{name}/manifests/{manifest.digest}",
             "Docker-Content-Digest": manifest.digest,
