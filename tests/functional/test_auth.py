@@ -478,6 +478,23 @@ def test_fresh_registry_podman_login_and_push(registry, podman, tmp_path):
     assert response.status_code == 401  # token authentication is on
 
 
+def test_broken_token_settings_stop_the_registry_at_start_up(registry_factory):
+    """A key that does not suit the algorithm is a clear error at start-up, not at login."""
+    from pulp_registry.launcher import LauncherError
+
+    registry = registry_factory.fresh(extra_settings={"TOKEN_SIGNATURE_ALGORITHM": "RS256"},
+                                      start=False)
+    with pytest.raises(LauncherError) as failure:
+        registry.start()
+    assert "api" in str(failure.value)
+    api_log = (registry.logs_dir / "api.log").read_text()
+    assert "token authentication is misconfigured: TOKEN_SIGNATURE_ALGORITHM is RS256, which " \
+           "needs an RSA key" in api_log
+    check = registry.manage("check", check=False)
+    assert check.returncode != 0
+    assert "registry.E001" in check.stderr
+
+
 # --- the documentation's examples -------------------------------------------------------------
 
 _EXAMPLE = re.compile(r"<!-- example: ([\w-]+) -->\s*```bash\n(.*?)```", re.S)
