@@ -332,7 +332,7 @@ def test_remove_image_keeps_blobs_other_manifests_use(pulp, v2, app):
     assert served_manifest(v2, APP, "v2").content == app["v2"].manifest
 
 
-# --- regular repositories: copy, modify, distribute ------------------------------------------------
+# --- regular repositories: copy, modify, distribute ----------------------------------------------
 
 def test_copy_tags_into_a_regular_repository_and_serve_it(pulp, v2, app, doc_env, skopeo,
                                                           registry, admin, tmp_path):

@@ -198,7 +198,9 @@ def plan_repository(repository, version, cutoff):
         )
     )
     by_digest = {digest: pk for pk, digest in manifests.items()}
-    tagged = set(in_version(Tag.objects.all(), version).values_list("tagged_manifest_id", flat=True))
+    tagged = set(
+        in_version(Tag.objects.all(), version).values_list("tagged_manifest_id", flat=True)
+    )
     keep = set()
     frontier = (tagged | young) & manifests.keys()
     while frontier:
