@@ -11,20 +11,27 @@ import hashlib
 import os
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 
 from pulpcore.plugin.models import Artifact, ContentArtifact
 
 from pulp_registry.app.models import Blob
 
 READ_SIZE = 1024 * 1024
+# Pieces at least this large are hashed on two cores at once (see _Hashing).
+PARALLEL_HASH_MIN = 256 * 1024
 
 _running_hashes = {}
 _running_lock = threading.Lock()
+_hash_pool = ThreadPoolExecutor(
+    max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="registry-hash"
+)
 
 
 def upload_dir():
@@ -47,8 +54,46 @@ def _new_hashers(algorithms):
     return {name: hashlib.new(name) for name in algorithms}
 
 
+def _update_each(hashers, data):
+    for hasher in hashers:
+        hasher.update(data)
+
+
+class _Hashing:
+    """Feeds pieces of data to several hashers, using two cores for large pieces.
+
+    pulpcore wants every digest in ``ALLOWED_CONTENT_CHECKSUMS`` (sha512 as well as sha256 by
+    default), and sha512 alone takes longer than receiving and writing the data. hashlib
+    releases the GIL while it hashes a large piece, so sha256 is computed in the receiving
+    thread while a pool thread computes the others; the pool thread works on one piece while
+    the next is received, so at most two pieces are held in memory.
+    """
+
+    def __init__(self, hashers):
+        self.hashers = hashers
+        self.here = [h for name, h in hashers.items() if name == "sha256"]
+        self.elsewhere = [h for name, h in hashers.items() if name != "sha256"]
+        self._pending = None
+
+    def update(self, data):
+        """Hash the next piece (call :meth:`wait` before reading the digests)."""
+        self.wait()
+        if len(data) >= PARALLEL_HASH_MIN and self.here and self.elsewhere:
+            self._pending = _hash_pool.submit(_update_each, self.elsewhere, data)
+            _update_each(self.here, data)
+        else:
+            _update_each(self.hashers.values(), data)
+
+    def wait(self):
+        """Wait until every piece given so far is hashed."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+
 def _hash_file(path, algorithms, limit=None):
     hashers = _new_hashers(algorithms)
+    hashing = _Hashing(hashers)
     with open(path, "rb") as source:
         remaining = limit
         while True:
@@ -58,10 +103,10 @@ def _hash_file(path, algorithms, limit=None):
             data = source.read(size)
             if not data:
                 break
-            for hasher in hashers.values():
-                hasher.update(data)
+            hashing.update(data)
             if remaining is not None:
                 remaining -= len(data)
+    hashing.wait()
     return hashers
 
 
@@ -130,6 +175,7 @@ def append(session_id, offset, chunks, known_digests=None):
     else:
         hashers = running[1]
     size = offset
+    hashing = _Hashing(hashers)
     flags = os.O_WRONLY | os.O_CREAT
     fd = os.open(path, flags, 0o600)
     try:
@@ -140,11 +186,11 @@ def append(session_id, offset, chunks, known_digests=None):
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            for hasher in hashers.values():
-                hasher.update(data)
+            hashing.update(data)
             size += len(data)
     finally:
         os.close(fd)
+        hashing.wait()
     digests = {name: hasher.copy().hexdigest() for name, hasher in hashers.items()}
     with _running_lock:
         _running_hashes[key] = (size, hashers)
@@ -184,6 +230,9 @@ class _UploadFile(File):
 def store_blob(received, digest):
     """Turn a verified upload into a stored blob (the file is moved into artifact storage).
 
+    Callers run it in a transaction together with what else the request changes, so that the
+    request costs one commit.
+
     Args:
         received: the upload; its file is consumed.
         digest: the blob's digest, already checked against the data.
@@ -191,8 +240,9 @@ def store_blob(received, digest):
     Returns:
         Blob: the blob, new or existing.
     """
-    blob = Blob.objects.filter(digest=digest).first()
-    if blob is not None and blob.contentartifact_set.filter(artifact__isnull=False).exists():
+    stored = ContentArtifact.objects.filter(content=OuterRef("pk"), artifact__isnull=False)
+    blob = Blob.objects.filter(digest=digest).annotate(stored=Exists(stored)).first()
+    if blob is not None and blob.stored:
         received.path.unlink(missing_ok=True)
         return blob
     fields = {name: received.digests[name] for name in Artifact.DIGEST_FIELDS}
@@ -208,8 +258,17 @@ def store_blob(received, digest):
         finally:
             artifact.file.close()
     received.path.unlink(missing_ok=True)
+    if blob is None:
+        try:
+            with transaction.atomic():
+                blob = Blob.objects.create(digest=digest)
+                ContentArtifact.objects.create(
+                    content=blob, relative_path=digest, artifact=artifact
+                )
+            return blob
+        except IntegrityError:
+            blob = Blob.objects.get(digest=digest)  # stored at the same moment by another upload
     with transaction.atomic():
-        blob, _ = Blob.objects.get_or_create(digest=digest)
         ContentArtifact.objects.get_or_create(
             content=blob, relative_path=digest, defaults={"artifact": artifact}
         )

@@ -5,8 +5,6 @@ Every /v2/ request starts here, so :func:`resolve` loads the distribution and it
 already as its detail type, in one query.
 """
 
-from dataclasses import dataclass
-
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import F, Q
 
@@ -21,19 +19,28 @@ from pulp_registry.app.models import (
 )
 
 
-@dataclass
 class Served:
     """The repository content behind an image name.
 
     Attributes:
         distribution: the distribution at ``base_path`` = name.
         repository: the cast repository (push or regular), or None.
-        version: the served repository version (latest complete, or the pinned one), or None.
+        version: the served repository version (latest complete, or the pinned one), or None;
+            the latest version is looked up on first use (uploads never need it).
     """
 
-    distribution: RegistryDistribution
-    repository: object
-    version: RepositoryVersion
+    def __init__(self, distribution, repository, version=None, find_version=None):
+        self.distribution = distribution
+        self.repository = repository
+        self._version = version
+        self._find_version = find_version
+
+    @property
+    def version(self):
+        """The served repository version (looked up on first use), or None."""
+        if self._find_version is not None:
+            self._version, self._find_version = self._find_version(), None
+        return self._version
 
     @property
     def is_push(self):
@@ -122,19 +129,22 @@ def resolve(name):
     )
     if distribution is None:
         return None
-    repository = version = None
     if distribution.repository_version_id:
         version = distribution.repository_version
-        repository = _detail(version.repository)
-    elif distribution.repository_id:
+        return Served(distribution, _detail(version.repository), version)
+    if distribution.repository_id:
         repository = _detail(distribution.repository)
-        version = (
-            RepositoryVersion.objects.filter(repository_id=repository.pk, complete=True)
-            .defer("content_ids")
-            .order_by("-number")
-            .first()
-        )
-    return Served(distribution, repository, version)
+        return Served(distribution, repository, find_version=lambda: _latest_version(repository))
+    return Served(distribution, None)
+
+
+def _latest_version(repository):
+    return (
+        RepositoryVersion.objects.filter(repository_id=repository.pk, complete=True)
+        .defer("content_ids")
+        .order_by("-number")
+        .first()
+    )
 
 
 _DETAIL_ACCESSORS = ("registry_registrypushrepository", "registry_registryrepository")

@@ -1,6 +1,7 @@
 """``HEAD``/``GET``/``PUT``/``DELETE /v2/<name>/manifests/<reference>``."""
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpResponse
 
 from pulp_registry.app import blob_storage, push
@@ -108,13 +109,15 @@ class ManifestView(RegistryView):
                 message="the manifest's digest does not match the reference it was pushed to",
             )
         blobs, children = resolve_references(parsed, served)
-        manifest = save_manifest(parsed, blobs, children)
-        push.add_manifest(
-            served.repository,
-            manifest,
-            tag_name=None if algorithm else reference,
-            blob_ids=[blob.pk for blob in blobs.values()],
-        )
+        # One transaction: each commit costs a disk flush, more than the rest of the request.
+        with transaction.atomic():
+            manifest = save_manifest(parsed, blobs, children)
+            push.add_manifest(
+                served.repository,
+                manifest,
+                tag_name=None if algorithm else reference,
+                blob_ids=[blob.pk for blob in blobs.values()],
+            )
         headers = {
             "Location": f"/v2/{name}/manifests/{manifest.digest}",
             "Docker-Content-Digest": manifest.digest,

@@ -136,8 +136,9 @@ class UploadStartView(RegistryView):
             if length not in (None, "") and int(length) != received.size:
                 received.path.unlink(missing_ok=True)
                 raise SizeInvalid({"expected": int(length), "received": received.size})
-            blob = _verify_and_store(received, digest, algorithm)
-            repository.pending_blobs.add(blob)
+            with transaction.atomic():
+                blob = _verify_and_store(received, digest, algorithm)
+                repository.pending_blobs.add(blob)
             return _blob_created(name, digest)
         session = UploadSession.objects.create(repository=repository)
         return empty_response(202, _session_headers(name, session))
@@ -223,13 +224,19 @@ class UploadView(RegistryView):
             )
             if session.size == 0:
                 received = blob_storage.append(session.pk, 0, [])
+        session_id = session.pk
         try:
-            blob = _verify_and_store(received, digest, algorithm)
-        finally:
+            # One transaction (one commit, which costs a disk flush) for the blob, its
+            # artifact, its place among the pending blobs and the end of the session.
             with transaction.atomic():
-                blob_storage.discard(session.pk)
+                blob = _verify_and_store(received, digest, algorithm)
+                repository.pending_blobs.add(blob)
                 session.delete()
-        repository.pending_blobs.add(blob)
+        except BaseException:
+            blob_storage.discard(session_id)
+            UploadSession.objects.filter(pk=session_id).delete()
+            raise
+        blob_storage.discard(session_id)
         return _blob_created(name, digest)
 
     def delete(self, request, name, session_id):
