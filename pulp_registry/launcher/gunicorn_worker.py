@@ -12,6 +12,10 @@ It is gunicorn's threaded (``gthread``) worker with two additions:
   HTTP at once.
 * **pulpcore heartbeat.** Like pulpcore's own API worker it records itself as an online
   API app (``AppStatus``), so ``/pulp/api/v3/status/`` lists it.
+* **Request bodies read in large pieces.** gunicorn's ``Body.read(n)`` gathers ``n`` bytes
+  1 KiB at a time, copying what is buffered on each step; a 256 MiB blob upload spent about
+  0.7 s of CPU there. :class:`LargeReadBody` hands large reads straight to the length or
+  chunked reader underneath (see docs/performance.md).
 """
 
 import logging
@@ -21,6 +25,7 @@ import threading
 import time
 
 from gunicorn.arbiter import Arbiter
+from gunicorn.http.body import Body
 from gunicorn.workers import gthread
 
 logger = logging.getLogger(__name__)
@@ -78,6 +83,23 @@ def refuse_tls(sock: socket.socket) -> None:
         sock.close()
 
 
+class LargeReadBody(Body):
+    """gunicorn's request body, with reads served by its reader in one call.
+
+    The bytes returned are the same as ``Body.read`` returns: up to ``size`` of them, fewer
+    only at the end of the body.
+    """
+
+    def read(self, size=None):
+        """Read up to ``size`` bytes (all that remain when ``size`` is None or negative)."""
+        size = self.getsize(size)
+        if size == 0:
+            return b""
+        if self.buf.tell() == 0 and size < (1 << 40):
+            return self.reader.read(size)
+        return super().read(size)
+
+
 class RegistryApiWorker(gthread.ThreadWorker):
     """gunicorn ``gthread`` worker that answers TLS hellos at once and sends heartbeats."""
 
@@ -116,6 +138,12 @@ class RegistryApiWorker(gthread.ThreadWorker):
                 refuse_tls(conn.sock)
                 return False
         return super().handle(conn)
+
+    def handle_request(self, req, conn):
+        """Serve one request, its body read through :class:`LargeReadBody`."""
+        if type(req.body) is Body:
+            req.body = LargeReadBody(req.body.reader)
+        return super().handle_request(req, conn)
 
     def notify(self):
         """Tell the arbiter we are alive, unless the heartbeat thread has died."""
@@ -166,4 +194,4 @@ class RegistryApiWorker(gthread.ThreadWorker):
             time.sleep(interval)
 
 
-__all__ = ["RegistryApiWorker", "refuse_tls", "starts_with_tls_handshake"]
+__all__ = ["LargeReadBody", "RegistryApiWorker", "refuse_tls", "starts_with_tls_handshake"]

@@ -46,7 +46,11 @@ class DatabaseParams:
             "PASSWORD": self.password,
             "HOST": self.host,
             "PORT": str(self.port),
-            "CONN_MAX_AGE": 0,
+            # Keep each server thread's connection open between requests: opening one costs
+            # more than a typical /v2/ request (docs/performance.md). Health checks notice a
+            # connection lost in between (e.g. a restarted PostgreSQL) before it is used.
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
         }
         if self.options:
             entry["OPTIONS"] = dict(self.options)
