@@ -127,8 +127,8 @@ def request_chunks(request):
             yield data
         return
     stream = request.META.get("wsgi.input")
-    if stream is None:
-        return
+    if stream is None or "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return  # neither a length nor chunked encoding: the request has no body
     while True:
         data = stream.read(READ_SIZE)
         if not data:

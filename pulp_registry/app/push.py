@@ -116,8 +116,9 @@ def manifest_content(manifest):
 def add_manifest(repository, manifest, tag_name=None, blob_ids=None):
     """Add a pushed manifest (and a tag pointing at it) in a new version of a push repository.
 
-    Blobs that were pending in the repository and are used by the manifest leave the pending
-    set.
+    The manifest's blobs stay linked to a push repository as uploaded blobs: dropping those
+    links here would let a concurrent lookup see the blob in neither the version it read nor
+    the links.
 
     Args:
         repository: the repository (push or regular).
@@ -133,14 +134,11 @@ def add_manifest(repository, manifest, tag_name=None, blob_ids=None):
         content_ids = manifest_content(manifest)
     else:
         content_ids = [manifest.pk, *blob_ids]
-    blob_ids = content_ids[1:]
     if tag_name is not None:
         tag, _ = Tag.objects.get_or_create(name=tag_name, tagged_manifest=manifest)
         content_ids.append(tag.pk)
     with locked_new_version(repository) as version:
         version.add_content(Content.objects.filter(pk__in=content_ids))
-    if isinstance(repository, RegistryPushRepository):
-        repository.pending_blobs.remove(*blob_ids)
     return version if version.complete else None
 
 

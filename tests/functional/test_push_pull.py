@@ -160,11 +160,19 @@ def test_oras_artifact_with_subject_and_referrers(registry, skopeo, admin, tmp_p
 def test_pushing_known_layers_to_another_name_mounts_them(registry, skopeo, admin, tmp_path):
     image = images.build_image(tmp_path / "src", tag="v1", layers=3, layer_size=100_000)
     skopeo.copy(image.oci_ref, docker_ref(registry, "mount/first", "v1"), creds=admin)
-    second = skopeo.copy(image.oci_ref, docker_ref(registry, "mount/second", "v1"), creds=admin)
-    output = second.stdout + second.stderr
+    second = skopeo.run(
+        "--debug", "copy", "--dest-tls-verify=false", "--dest-creds", "admin:" + admin[1],
+        image.oci_ref, docker_ref(registry, "mount/second", "v1"),
+    )
+    log = second.stdout + second.stderr
     for layer in image.layers:
-        line = next(line for line in output.splitlines() if layer.digest in line)
-        assert "skipped: already exists" in line, output
+        hex_digest = images.digest_hex(layer.digest)
+        assert f"mount=sha256%3A{hex_digest}" in log, log
+        # A layer that was mounted is never sent again.
+        assert f"PUT http://{registry.host_port}/v2/mount/second/blobs/uploads/" not in "".join(
+            line for line in log.splitlines() if hex_digest in line
+        )
+    assert log.count("mount OK") == len(image.layers), log
     raw = skopeo.inspect(docker_ref(registry, "mount/second", "v1"), raw=True)
     assert raw == image.manifest
 

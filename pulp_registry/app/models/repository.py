@@ -102,9 +102,10 @@ class RegistryPushRepository(_RegistryRepositoryMixin, Repository, AutoAddObjPer
     """A repository created by pushing to the registry; it cannot sync from a remote.
 
     Fields:
-        pending_blobs: blobs uploaded or mounted into this repository that no pushed manifest
-            references yet. They are readable through /v2/ and move into a repository version
-            with the first manifest that uses them.
+        pending_blobs: blobs uploaded or mounted into this repository through /v2/. They are
+            readable at once, before any manifest uses them, and stay linked after one does (so
+            a lookup never misses a blob while a concurrent push moves it into a version);
+            ``registry-gc`` drops old links, and removing a blob drops its link.
     """
 
     TYPE = "registry-push"
