@@ -10,7 +10,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -411,6 +413,80 @@ def test_upload_continues_after_the_token_expires(short_tokens):
                             timeout=60)
     assert response.status_code == 200
     assert hashlib.sha256(response.content).hexdigest() == digest.split(":")[1]
+
+
+class SlowProxy:
+    """A TCP proxy in front of a registry that slows what clients send (uploads) to ``rate``
+    bytes per second per connection."""
+
+    def __init__(self, target_port, rate):
+        self.target_port, self.rate = target_port, rate
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.host_port = f"127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pipe, args=(client, upstream, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False),
+                             daemon=True).start()
+
+    def _pipe(self, source, target, slow):
+        piece = max(1024, self.rate // 20) if slow else 65536
+        try:
+            while data := source.recv(piece):
+                target.sendall(data)
+                if slow:
+                    time.sleep(len(data) / self.rate)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.server.close()
+
+
+@pytest.fixture(scope="module")
+def minute_tokens(registry_factory):
+    """A registry whose tokens live 60 seconds, the least clients cope with."""
+    return registry_factory({"TOKEN_EXPIRATION_TIME": 60})
+
+
+def test_slow_skopeo_push_outlives_its_token(minute_tokens, tmp_path):
+    """A real client's push that takes longer than the token lifetime (plus the registry's
+    10 s tolerance) succeeds: skopeo fetches a new token when its token expires."""
+    registry = minute_tokens
+    proxy = SlowProxy(registry.port, rate=32_000)
+    try:
+        skopeo = Skopeo(ClientEnv(tmp_path / "client", registries=[proxy.host_port]))
+        image = images.build_image(tmp_path / "src", tag="v1", layers=1, layer_size=2_600_000)
+        started = time.monotonic()
+        skopeo.copy(image.oci_ref, f"docker://{proxy.host_port}/admin/slow:v1",
+                    creds=("admin", registry.admin_password))
+        elapsed = time.monotonic() - started
+        assert elapsed > 60 + 10, f"the push took only {elapsed:.0f} s"
+    finally:
+        proxy.close()
+    # The token service is reached directly (TOKEN_SERVER), not through the proxy: its access
+    # log shows the renewal.
+    log = (registry.logs_dir / "api.log").read_text()
+    token_requests = [line for line in log.splitlines()
+                      if "GET /token/" in line and "admin%2Fslow" in line]
+    assert len(token_requests) >= 2, "skopeo never renewed its token"
+    raw = skopeo.inspect(docker_ref(registry, "admin/slow", "v1"), raw=True,
+                         creds=("admin", registry.admin_password))
+    assert raw == image.manifest
 
 
 def token_for_admin(registry, scope, realm=None):
