@@ -14,6 +14,7 @@ from pulpcore.plugin.util import assign_role
 
 from pulp_registry.app import serving
 from pulp_registry.app.models import (
+    Blob,
     Manifest,
     Namespace,
     RegistryDistribution,
@@ -81,6 +82,16 @@ def push_target(name, user=None):
     ):
         raise NotAPushRepository(name)
     return served
+
+
+def link_uploaded_blob(repository, blob):
+    """Record that ``blob`` was uploaded or mounted into a push repository.
+
+    The blob is touched too: ``registry-gc`` ages these links by the blob's time of interest,
+    and a blob stored long ago that is pushed again now must count as young.
+    """
+    repository.pending_blobs.add(blob)
+    Blob.objects.filter(pk=blob.pk).touch()
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from django.db.models import Q
 
 from pulpcore.plugin.models import RepositoryContent
 
-from pulp_registry.app import access, blob_storage, serving
+from pulp_registry.app import access, blob_storage, push, serving
 from pulp_registry.app.models import (
     Blob,
     RegistryDistribution,
@@ -125,7 +125,7 @@ class UploadStartView(RegistryView):
         if mount:
             blob = self._mount(request, mount, request.GET.get("from"))
             if blob is not None:
-                repository.pending_blobs.add(blob)
+                push.link_uploaded_blob(repository, blob)
                 return _blob_created(name, mount)
         if "digest" in request.GET:
             digest, algorithm = _expected_digest(request)
@@ -138,7 +138,7 @@ class UploadStartView(RegistryView):
                 raise SizeInvalid({"expected": int(length), "received": received.size})
             with transaction.atomic():
                 blob = _verify_and_store(received, digest, algorithm)
-                repository.pending_blobs.add(blob)
+                push.link_uploaded_blob(repository, blob)
             return _blob_created(name, digest)
         session = UploadSession.objects.create(repository=repository)
         return empty_response(202, _session_headers(name, session))
@@ -230,7 +230,7 @@ class UploadView(RegistryView):
             # artifact, its place among the pending blobs and the end of the session.
             with transaction.atomic():
                 blob = _verify_and_store(received, digest, algorithm)
-                repository.pending_blobs.add(blob)
+                push.link_uploaded_blob(repository, blob)
                 session.delete()
         except BaseException:
             blob_storage.discard(session_id)
