@@ -409,6 +409,16 @@ def test_basic_mode_private_pull(client, basic_mode):
     assert _basic(client, "cora", "HEAD", path).status_code == 200
 
 
+def test_broken_keys_answer_503_not_500(client, users, token_settings):
+    olga = as_user(client, "olga")
+    olga.login("repository:team/app:pull")
+    token_settings.PUBLIC_KEY_PATH = "/nonexistent/public.pem"
+    response = olga.request("GET", "/v2/team/app/tags/list")
+    assert response.status_code == 503
+    assert error_code(response) == "UNAVAILABLE"
+    assert "/nonexistent" not in response.content.decode()
+
+
 # --- cost of verification ---------------------------------------------------------------------
 
 
