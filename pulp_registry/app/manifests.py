@@ -13,8 +13,9 @@ def _blobs_in(served, digests):
     if not digests:
         return {}
     candidates = Blob.objects.filter(digest__in=digests)
-    if served is not None and served.version is not None:
-        in_version = candidates.filter(pk__in=served.version.content_ids_subquery())
+    content_ids = served.content_ids() if served is not None else None
+    if content_ids is not None:
+        in_version = candidates.filter(pk__in=content_ids)
     else:
         in_version = candidates.none()
     found = in_version
@@ -58,8 +59,9 @@ def resolve_references(parsed, served):
     if parsed.children:
         digests = {d.digest for d in parsed.children}
         found = Manifest.objects.filter(digest__in=digests)
-        if served is not None and served.version is not None:
-            found = found.filter(pk__in=served.version.content_ids_subquery())
+        content_ids = served.content_ids() if served is not None else None
+        if content_ids is not None:
+            found = found.filter(pk__in=content_ids)
         else:
             found = found.none()
         children = {m.digest: m for m in found}

@@ -6,7 +6,7 @@ already as its detail type, in one query.
 """
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 
 from pulpcore.plugin.models import RepositoryVersion
 
@@ -26,21 +26,31 @@ class Served:
         distribution: the distribution at ``base_path`` = name.
         repository: the cast repository (push or regular), or None.
         version: the served repository version (latest complete, or the pinned one), or None;
-            the latest version is looked up on first use (uploads never need it).
+            loaded on first use, since queries only need its primary key
+            (:meth:`content_ids`).
     """
 
-    def __init__(self, distribution, repository, version=None, find_version=None):
+    def __init__(self, distribution, repository, version_pk=None):
         self.distribution = distribution
         self.repository = repository
-        self._version = version
-        self._find_version = find_version
+        self.version_pk = version_pk
+        self._version = None
 
     @property
     def version(self):
-        """The served repository version (looked up on first use), or None."""
-        if self._find_version is not None:
-            self._version, self._find_version = self._find_version(), None
+        """The served repository version (loaded on first use), or None."""
+        if self._version is None and self.version_pk is not None:
+            self._version = RepositoryVersion.objects.defer("content_ids").get(pk=self.version_pk)
         return self._version
+
+    def content_ids(self):
+        """The primary keys of the served version's content, as a subquery (None: no version)."""
+        if self.version_pk is None:
+            return None
+        if self._version is not None:
+            return self._version.content_ids_subquery()
+        # pulpcore's own subquery, built for the version's primary key without loading it.
+        return RepositoryVersion(pk=self.version_pk).content_ids_subquery()
 
     @property
     def is_push(self):
@@ -48,9 +58,10 @@ class Served:
         return isinstance(self.repository, RegistryPushRepository)
 
     def _in_version(self, queryset):
-        if self.version is None:
+        content_ids = self.content_ids()
+        if content_ids is None:
             return queryset.none()
-        return queryset.filter(pk__in=self.version.content_ids_subquery())
+        return queryset.filter(pk__in=content_ids)
 
     def blob(self, digest, with_artifact=False):
         """The blob with ``digest`` in the served version or pending in the push repository.
@@ -61,8 +72,9 @@ class Served:
                 ``blob.artifact_file``; None when it has none) in the same query.
         """
         where = Q()
-        if self.version is not None:
-            where |= Q(pk__in=self.version.content_ids_subquery())
+        content_ids = self.content_ids()
+        if content_ids is not None:
+            where |= Q(pk__in=content_ids)
         if self.is_push:
             pending = RegistryPushRepository.pending_blobs.through.objects.filter(
                 registrypushrepository_id=self.repository.pk
@@ -118,33 +130,30 @@ def resolve(name):
     Returns:
         Served | None: None when no distribution has that base path.
     """
+    latest = (
+        RepositoryVersion.objects.filter(repository_id=OuterRef("repository_id"), complete=True)
+        .order_by("-number")
+        .values("pk")[:1]
+    )
     distribution = (
-        RegistryDistribution.objects.select_related(
-            "namespace",
-            *_with_detail("repository"),
-            *_with_detail("repository_version__repository"),
-        )
+        RegistryDistribution.objects.select_related(*_with_detail("repository"))
+        .annotate(latest_version_pk=Subquery(latest))
         .filter(base_path=name)
         .first()
     )
     if distribution is None:
         return None
     if distribution.repository_version_id:
-        version = distribution.repository_version
-        return Served(distribution, _detail(version.repository), version)
+        # Rare: a distribution pinned to one version. Joining that version and its repository
+        # into the query above would make every lookup cost more.
+        version = RepositoryVersion.objects.select_related("repository").get(
+            pk=distribution.repository_version_id
+        )
+        return Served(distribution, version.repository.cast(), version.pk)
     if distribution.repository_id:
         repository = _detail(distribution.repository)
-        return Served(distribution, repository, find_version=lambda: _latest_version(repository))
+        return Served(distribution, repository, distribution.latest_version_pk)
     return Served(distribution, None)
-
-
-def _latest_version(repository):
-    return (
-        RepositoryVersion.objects.filter(repository_id=repository.pk, complete=True)
-        .defer("content_ids")
-        .order_by("-number")
-        .first()
-    )
 
 
 _DETAIL_ACCESSORS = ("registry_registrypushrepository", "registry_registryrepository")
