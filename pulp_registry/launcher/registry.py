@@ -178,19 +178,44 @@ class Registry:
         if self._started:
             return self
         try:
-            self._lock()
-            self._check_ports()
-            self._check_dependencies()
-            self._prepare_files()
-            self.database = self._start_database()
-            self._write_settings()
-            self._bootstrap()
+            self.prepare(check_ports=True)
             self._start_servers()
             self._wait_ready()
         except BaseException:
             self.stop()
             raise
         self._started = True
+        return self
+
+    def prepare(self, check_ports: bool = False) -> "Registry":
+        """Do everything :meth:`start` does before the servers start, and no more.
+
+        The data directory, secrets and settings file are made, the database is started
+        (if embedded) and migrated, and the admin user is set. The embedded PostgreSQL
+        stays up and the data directory locked until :meth:`stop`.
+
+        Args:
+            check_ports: Fail early if the API or content port is taken.
+
+        Returns:
+            Registry: self.
+
+        Raises:
+            LauncherError: as for :meth:`start`.
+        """
+        if self._lock_fd is None:
+            self._lock()
+        try:
+            if check_ports:
+                self._check_ports()
+            self._check_dependencies()
+            self._prepare_files()
+            self.database = self._start_database()
+            self._write_settings()
+            self._bootstrap()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -243,6 +268,25 @@ class Registry:
                 details=(result.stderr or result.stdout).strip(),
             )
         return result
+
+    def session(self, username: str = "admin", password: Optional[str] = None):
+        """Return a ``requests.Session`` that logs in to the API with HTTP Basic auth.
+
+        Args:
+            username: Who to log in as.
+            password: Their password; defaults to the admin password for ``admin``.
+
+        Returns:
+            requests.Session: ignores proxy settings of the environment (the registry is local).
+        """
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        if password is None and username == "admin":
+            password = self.admin_password
+        session.auth = (username, password)
+        return session
 
     def failed_process(self) -> Optional[ManagedProcess]:
         """Return a process of the registry that has exited, or None while all run."""
