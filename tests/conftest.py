@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 
 SYSTEM_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
-UNIT_DATABASE = "pulp_registry_unit"
+# One name per test run, so that runs side by side (two developers, CI) never share a
+# database; pytest-django creates "test_<name>" and drops it at the end.
+UNIT_DATABASE = f"pulp_registry_unit_{os.getpid()}"
 
 _state = {}
 
