@@ -125,8 +125,17 @@ class RangeInvalid(BlobUploadInvalid):
     message = "requested range not satisfiable"
 
 
-class PayloadTooLarge(RegistryError):
-    code, status, message = "SIZE_INVALID", 413, "payload too large"
+class BlobRangeNotSatisfiable(BlobUnknown):
+    """A ``Range`` on a blob GET that lies outside the blob (416, with ``Content-Range``)."""
+
+    status = 416
+    message = "requested range not satisfiable"
+
+
+class PaginationInvalid(RegistryError):
+    """An ``n`` that is not a non-negative number on a tags list or the catalog."""
+
+    code, status, message = "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
 
 
 def error_response(error):

@@ -6,11 +6,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.http import HttpResponse
 
-from pulp_registry.app.v2.errors import RegistryError
-
-
-class PaginationInvalid(RegistryError):
-    code, status, message = "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
+from pulp_registry.app.v2.errors import PaginationInvalid
 
 
 def page_params(request):

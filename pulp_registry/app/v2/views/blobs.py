@@ -9,7 +9,7 @@ from pulpcore.plugin.models import Artifact
 
 from pulp_registry.app import push
 from pulp_registry.app.v2.auth import authorize
-from pulp_registry.app.v2.errors import BlobUnknown, DigestInvalid, RegistryError
+from pulp_registry.app.v2.errors import BlobRangeNotSatisfiable, BlobUnknown, DigestInvalid
 from pulp_registry.app.v2.names import parse_digest
 from pulp_registry.app.v2.views.base import (
     RegistryView,
@@ -21,9 +21,6 @@ from pulp_registry.app.v2.views.base import (
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _STREAM_PIECE = 1024 * 1024
 
-
-class RangeNotSatisfiable(RegistryError):
-    code, status, message = "BLOB_UNKNOWN", 416, "requested range not satisfiable"
 
 
 def check_digest(digest):
@@ -53,7 +50,7 @@ def _parse_range(header, size):
     else:
         start, end = int(start), (int(end) if end else size - 1)
     if start >= size or end < start:
-        raise RangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+        raise BlobRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
     return start, min(end, size - 1)
 
 

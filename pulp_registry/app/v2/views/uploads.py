@@ -18,7 +18,6 @@ from pulp_registry.app.models import (
 )
 from pulp_registry.app.v2.auth import identify
 from pulp_registry.app.v2.errors import (
-    BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
     RangeInvalid,
