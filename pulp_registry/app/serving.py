@@ -1,11 +1,10 @@
 """What an image name serves: its distribution, repository and repository version, and the
 blobs, manifests and tags found there. Read-only; used by /v2/ and the token service.
 
-Every /v2/ request starts here, so :func:`resolve` loads the distribution and its repository,
-already as its detail type, in one query.
+Every /v2/ request starts here, so :func:`resolve` finds the distribution, its repository (as
+its detail type) and the id of its latest version in one query.
 """
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import F, OuterRef, Q, Subquery
 
 from pulpcore.plugin.models import RepositoryVersion
@@ -15,6 +14,7 @@ from pulp_registry.app.models import (
     Manifest,
     RegistryDistribution,
     RegistryPushRepository,
+    RegistryRepository,
     Tag,
 )
 
@@ -136,7 +136,7 @@ def resolve(name):
         .values("pk")[:1]
     )
     distribution = (
-        RegistryDistribution.objects.select_related(*_with_detail("repository"))
+        RegistryDistribution.objects.select_related("repository")
         .annotate(latest_version_pk=Subquery(latest))
         .filter(base_path=name)
         .first()
@@ -149,27 +149,41 @@ def resolve(name):
         version = RepositoryVersion.objects.select_related("repository").get(
             pk=distribution.repository_version_id
         )
-        return Served(distribution, version.repository.cast(), version.pk)
+        return Served(distribution, _detail(version.repository), version.pk)
     if distribution.repository_id:
         repository = _detail(distribution.repository)
         return Served(distribution, repository, distribution.latest_version_pk)
     return Served(distribution, None)
 
 
-_DETAIL_ACCESSORS = ("registry_registrypushrepository", "registry_registryrepository")
-
-
-def _with_detail(relation):
-    """``select_related`` paths that load a repository together with its detail row."""
-    return [relation, *(f"{relation}__{accessor}" for accessor in _DETAIL_ACCESSORS)]
-
-
 def _detail(repository):
-    """The repository as its detail type, from the rows loaded with it (no query)."""
-    for accessor in _DETAIL_ACCESSORS:
-        try:
-            return getattr(repository, accessor)
-        except ObjectDoesNotExist:
-            continue
-    # Another plugin's repository type behind our distribution: pulpcore's own way.
-    return repository.cast()
+    """The repository as its detail type, without a query when that is possible.
+
+    Our repository types keep no columns of their own (their table holds only the link to
+    pulpcore's repository row), so the detail instance is built from the repository row
+    already loaded, with Django's ``from_db``. pulpcore's ``cast()``, which loads the detail
+    row, is used for any other type.
+    """
+    model = repository.detail_model
+    if isinstance(repository, model):
+        return repository
+    fields = _column_free_details().get(model)
+    if fields is None:
+        return repository.cast()
+    values = [
+        repository.pk if field.attname == model._meta.pk.attname else getattr(repository, field.attname)
+        for field in fields
+    ]
+    return model.from_db(repository._state.db, [field.attname for field in fields], values)
+
+
+_COLUMN_FREE = {}
+
+
+def _column_free_details():
+    """Our detail repository models whose only column is the link to the parent row."""
+    if not _COLUMN_FREE:
+        for model in (RegistryPushRepository, RegistryRepository):
+            if [f.attname for f in model._meta.local_concrete_fields] == [model._meta.pk.attname]:
+                _COLUMN_FREE[model] = list(model._meta.concrete_fields)
+    return _COLUMN_FREE
