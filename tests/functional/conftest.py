@@ -174,16 +174,20 @@ class RegistryFactory:
         for registry in self._started:
             registry.stop()
         if self._databases:
-            import psycopg
-            from psycopg import sql
+            from concurrent.futures import ThreadPoolExecutor
 
-            with psycopg.connect(self.server_url, autocommit=True) as conn:
-                for name in self._databases:
-                    conn.execute(
-                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                            sql.Identifier(name)
-                        )
-                    )
+            # Each drop waits for a checkpoint; side by side they share the wait.
+            with ThreadPoolExecutor(max_workers=len(self._databases)) as pool:
+                list(pool.map(self._drop, self._databases))
+
+    def _drop(self, name: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def start_or_fail(registry: Registry) -> Registry:
