@@ -77,9 +77,7 @@ def push_target(name, user=None):
         except IntegrityError:
             pass  # created at the same moment by another push: use theirs
         served = serving.resolve(name)
-    if served.distribution.repository_version_id or not isinstance(
-        served.repository, RegistryPushRepository
-    ):
+    if served.pinned or not served.is_push:
         raise NotAPushRepository(name)
     return served
 

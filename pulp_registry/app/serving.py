@@ -1,13 +1,18 @@
 """What an image name serves: its distribution, repository and repository version, and the
 blobs, manifests and tags found there. Read-only; used by /v2/ and the token service.
 
-Every /v2/ request starts here, so :func:`resolve` finds the distribution, its repository (as
-its detail type) and the id of its latest version in one query.
+Every /v2/ request starts here, so :func:`resolve` finds the identifiers of the distribution,
+its repository and its latest version in one query, whose SQL is built once per process
+(:mod:`pulp_registry.app.compiled_queries`), as is that of the tag list.
 """
+
+import uuid
 
 from django.db.models import F, OuterRef, Q, Subquery
 
-from pulpcore.plugin.models import RepositoryVersion
+from pulpcore.plugin.models import Repository, RepositoryVersion
+
+from pulp_registry.app.compiled_queries import CompiledQuery
 
 from pulp_registry.app.models import (
     Blob,
@@ -22,19 +27,43 @@ from pulp_registry.app.models import (
 class Served:
     """The repository content behind an image name.
 
+    :func:`resolve` reads only identifiers; the distribution, repository and version objects
+    are loaded on first use, since the lookups of a read request need nothing but the
+    version's primary key.
+
     Attributes:
-        distribution: the distribution at ``base_path`` = name.
-        repository: the cast repository (push or regular), or None.
-        version: the served repository version (latest complete, or the pinned one), or None;
-            loaded on first use, since queries only need its primary key
-            (:meth:`content_ids`).
+        distribution_pk: the primary key of the distribution at ``base_path`` = name.
+        repository_pk: the primary key of the served repository, or None.
+        repository_type: its ``pulp_type``, or None.
+        version_pk: the primary key of the served version (latest complete, or the pinned
+            one), or None.
+        pinned: whether the distribution serves one fixed version.
     """
 
-    def __init__(self, distribution, repository, version_pk=None):
-        self.distribution = distribution
-        self.repository = repository
+    def __init__(self, distribution_pk, repository_pk=None, repository_type=None,
+                 version_pk=None, pinned=False):
+        self.distribution_pk = distribution_pk
+        self.repository_pk = repository_pk
+        self.repository_type = repository_type
         self.version_pk = version_pk
+        self.pinned = pinned
+        self._distribution = None
+        self._repository = None
         self._version = None
+
+    @property
+    def distribution(self):
+        """The distribution (loaded on first use)."""
+        if self._distribution is None:
+            self._distribution = RegistryDistribution.objects.get(pk=self.distribution_pk)
+        return self._distribution
+
+    @property
+    def repository(self):
+        """The served repository as its detail type (loaded on first use), or None."""
+        if self._repository is None and self.repository_pk is not None:
+            self._repository = _load_repository(self.repository_pk, self.repository_type)
+        return self._repository
 
     @property
     def version(self):
@@ -55,7 +84,7 @@ class Served:
     @property
     def is_push(self):
         """Whether the name is served by a push repository."""
-        return isinstance(self.repository, RegistryPushRepository)
+        return self.repository_type == RegistryPushRepository.get_pulp_type()
 
     def _in_version(self, queryset):
         content_ids = self.content_ids()
@@ -77,7 +106,7 @@ class Served:
             where |= Q(pk__in=content_ids)
         if self.is_push:
             pending = RegistryPushRepository.pending_blobs.through.objects.filter(
-                registrypushrepository_id=self.repository.pk
+                registrypushrepository_id=self.repository_pk
             ).values("blob_id")
             where |= Q(pk__in=pending)
         if not where:
@@ -111,17 +140,39 @@ class Served:
 
     def tag_names(self, last=None, limit=None):
         """Sorted tag names, after ``last`` when given, at most ``limit`` of them."""
-        names = self._in_version(Tag.objects.all())
-        if last:
-            names = names.filter(name__gt=last)
-        names = names.order_by("name").values_list("name", flat=True)
-        if limit is not None:
-            names = names[:limit]
-        return list(names)
+        if self.version_pk is None:
+            return []
+        query = _tag_names_query(bool(last), limit)
+        values = (self.version_pk, last) if last else (self.version_pk,)
+        return [name for (name,) in query.rows(*values)]
 
     def referrers(self, digest):
         """Manifests in the served version whose ``subject`` is ``digest``."""
         return self._in_version(Manifest.objects.filter(subject=digest)).order_by("digest")
+
+
+def _resolve_query(name):
+    latest = (
+        RepositoryVersion.objects.filter(repository_id=OuterRef("repository_id"), complete=True)
+        .order_by("-number")
+        .values("pk")[:1]
+    )
+    return (
+        RegistryDistribution.objects.filter(base_path=name)
+        .annotate(latest_version_pk=Subquery(latest))
+        .values_list(
+            "pk",
+            "repository_id",
+            "repository__pulp_type",
+            "latest_version_pk",
+            "repository_version_id",
+            "repository_version__repository_id",
+            "repository_version__repository__pulp_type",
+        )[:1]
+    )
+
+
+_RESOLVE = CompiledQuery(_resolve_query, str)
 
 
 def resolve(name):
@@ -130,60 +181,47 @@ def resolve(name):
     Returns:
         Served | None: None when no distribution has that base path.
     """
-    latest = (
-        RepositoryVersion.objects.filter(repository_id=OuterRef("repository_id"), complete=True)
-        .order_by("-number")
-        .values("pk")[:1]
-    )
-    distribution = (
-        RegistryDistribution.objects.select_related("repository")
-        .annotate(latest_version_pk=Subquery(latest))
-        .filter(base_path=name)
-        .first()
-    )
-    if distribution is None:
+    rows = _RESOLVE.rows(name)
+    if not rows:
         return None
-    if distribution.repository_version_id:
-        # Rare: a distribution pinned to one version. Joining that version and its repository
-        # into the query above would make every lookup cost more.
-        version = RepositoryVersion.objects.select_related("repository").get(
-            pk=distribution.repository_version_id
+    (distribution_pk, repository_pk, repository_type, latest_pk,
+     pinned_pk, pinned_repository_pk, pinned_repository_type) = rows[0]
+    if pinned_pk is not None:
+        return Served(
+            distribution_pk, pinned_repository_pk, pinned_repository_type, pinned_pk, pinned=True
         )
-        return Served(distribution, _detail(version.repository), version.pk)
-    if distribution.repository_id:
-        repository = _detail(distribution.repository)
-        return Served(distribution, repository, distribution.latest_version_pk)
-    return Served(distribution, None)
+    return Served(distribution_pk, repository_pk, repository_type, latest_pk)
 
 
-def _detail(repository):
-    """The repository as its detail type, without a query when that is possible.
-
-    Our repository types keep no columns of their own (their table holds only the link to
-    pulpcore's repository row), so the detail instance is built from the repository row
-    already loaded, with Django's ``from_db``. pulpcore's ``cast()``, which loads the detail
-    row, is used for any other type.
-    """
-    model = repository.detail_model
-    if isinstance(repository, model):
-        return repository
-    fields = _column_free_details().get(model)
-    if fields is None:
-        return repository.cast()
-    values = [
-        repository.pk if field.attname == model._meta.pk.attname else getattr(repository, field.attname)
-        for field in fields
-    ]
-    return model.from_db(repository._state.db, [field.attname for field in fields], values)
+def _load_repository(pk, pulp_type):
+    for model in (RegistryPushRepository, RegistryRepository):
+        if pulp_type == model.get_pulp_type():
+            return model.objects.get(pk=pk)
+    return Repository.objects.get(pk=pk).cast()
 
 
-_COLUMN_FREE = {}
+_TAG_QUERIES = {}
+_MAX_TAG_QUERIES = 64
 
 
-def _column_free_details():
-    """Our detail repository models whose only column is the link to the parent row."""
-    if not _COLUMN_FREE:
-        for model in (RegistryPushRepository, RegistryRepository):
-            if [f.attname for f in model._meta.local_concrete_fields] == [model._meta.pk.attname]:
-                _COLUMN_FREE[model] = list(model._meta.concrete_fields)
-    return _COLUMN_FREE
+def _tag_names_query(after_last, limit):
+    """The compiled tag-list query for one shape (with or without ``last``, page size)."""
+    key = (after_last, limit)
+    query = _TAG_QUERIES.get(key)
+    if query is None:
+
+        def build(version_pk, last=None):
+            names = Tag.objects.filter(
+                pk__in=RepositoryVersion(pk=version_pk).content_ids_subquery()
+            )
+            if after_last:
+                names = names.filter(name__gt=last)
+            names = names.order_by("name").values_list("name")
+            return names[:limit] if limit is not None else names
+
+        kinds = (uuid.UUID, str) if after_last else (uuid.UUID,)
+        query = CompiledQuery(build, *kinds)
+        # Clients use few page sizes; an odd one is still answered, just not remembered.
+        if len(_TAG_QUERIES) < _MAX_TAG_QUERIES:
+            _TAG_QUERIES[key] = query
+    return query

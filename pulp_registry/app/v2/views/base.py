@@ -85,14 +85,14 @@ def finish_request_body(request, response):
 def served_or_404(name):
     """What ``name`` serves, or NAME_UNKNOWN."""
     served = serving.resolve(name)
-    if served is None or served.repository is None:
+    if served is None or served.repository_pk is None:
         raise NameUnknown({"name": name})
     return served
 
 
 def modifiable_or_405(served):
     """Refuse deletes through a distribution pinned to one repository version."""
-    if served.distribution.repository_version_id:
+    if served.pinned:
         raise Unsupported(
             {"name": served.distribution.base_path},
             message="this name serves a fixed repository version, which cannot change",

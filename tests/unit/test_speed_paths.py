@@ -1,0 +1,245 @@
+"""The shortcuts taken for speed give the same answers as the plain ORM and pulpcore would:
+SQL built once per process (compiled_queries), what a name serves (serving.resolve), the
+incremental check of new repository versions, and query counts that do not grow with the
+repository."""
+
+import json
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from pulpcore.plugin.models import Content, ContentArtifact, RepositoryVersion
+
+from pulp_registry.app import compiled_queries, push, serving
+from pulp_registry.app.compiled_queries import CompiledQuery
+from pulp_registry.app.models import (
+    Blob,
+    Manifest,
+    RegistryDistribution,
+    RegistryPushRepository,
+    RegistryRepository,
+    Tag,
+)
+from tests.functional import images
+from tests.unit.authutil import BearerClient, token_settings  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pusher(client, django_user_model, token_settings):  # noqa: F811
+    django_user_model.objects.create_user("boss", password="secret", is_staff=True)
+    bearer = BearerClient(client, "boss", "secret")
+    bearer.login("repository:speed/repo:pull,push,delete")
+    return bearer
+
+
+def _manifest_of(pusher, tag):
+    return pusher.request(
+        "GET", f"/v2/speed/repo/manifests/{tag}", HTTP_ACCEPT=images.OCI_MANIFEST
+    ).content
+
+
+def _tag(pusher, tag, manifest):
+    response = pusher.request(
+        "PUT", f"/v2/speed/repo/manifests/{tag}", manifest, images.OCI_MANIFEST
+    )
+    assert response.status_code == 201, response.content
+
+
+# --- compiled queries ----------------------------------------------------------------------------
+
+
+def test_compiled_query_matches_the_orm():
+    RegistryDistribution.objects.create(name="cq-a", base_path="cq/a")
+    RegistryDistribution.objects.create(name="cq-b", base_path="cq/b")
+    query = CompiledQuery(
+        lambda name: RegistryDistribution.objects.filter(base_path=name).values_list(
+            "pk", "base_path", "private"
+        ),
+        str,
+    )
+    for name in ("cq/a", "cq/b", "cq/none"):
+        expected = list(
+            RegistryDistribution.objects.filter(base_path=name).values_list(
+                "pk", "base_path", "private"
+            )
+        )
+        assert query.rows(name) == expected
+    assert query._compiled not in (None, compiled_queries._UNUSABLE)  # the SQL was reused
+
+
+def test_compiled_query_falls_back_when_the_orm_transforms_a_value():
+    RegistryDistribution.objects.create(name="cq-c", base_path="cq/contains")
+    # icontains wraps the value in %...%, so the placeholder is not found among the parameters.
+    query = CompiledQuery(
+        lambda text: RegistryDistribution.objects.filter(base_path__icontains=text).values_list(
+            "base_path"
+        ),
+        str,
+    )
+    assert query.rows("CONTAINS") == [("cq/contains",)]
+    assert query.rows("nothing") == []
+    assert query._compiled is compiled_queries._UNUSABLE
+
+
+def test_compiled_query_refuses_other_kinds_of_values():
+    with pytest.raises(ValueError):
+        CompiledQuery(lambda n: None, int)
+
+
+# --- what a name serves --------------------------------------------------------------------------
+
+
+def test_resolve_push_repository(pusher):
+    pusher.push_image("speed/repo", "v1")
+    served = serving.resolve("speed/repo")
+    repository = RegistryPushRepository.objects.get(name="speed/repo")
+    assert served.is_push and not served.pinned
+    assert served.repository_pk == repository.pk
+    assert served.version_pk == repository.latest_version().pk
+    assert isinstance(served.repository, RegistryPushRepository)
+    assert served.distribution.base_path == "speed/repo"
+    assert served.version.number == repository.latest_version().number
+    assert serving.resolve("speed/none") is None
+
+
+def test_resolve_pinned_and_empty_distributions(pusher):
+    pusher.push_image("speed/repo", "v1")
+    old = RegistryPushRepository.objects.get(name="speed/repo").latest_version()
+    pusher.push_image("speed/repo", "v2")
+    regular = RegistryRepository.objects.create(name="speed-regular")
+    RegistryDistribution.objects.create(name="pinned", base_path="speed/pinned",
+                                        repository_version=old)
+    RegistryDistribution.objects.create(name="regular", base_path="speed/regular",
+                                        repository=regular)
+    RegistryDistribution.objects.create(name="empty", base_path="speed/empty")
+
+    pinned = serving.resolve("speed/pinned")
+    assert pinned.pinned and pinned.version_pk == old.pk and pinned.is_push
+    assert pinned.tag_names() == ["v1"]
+    regular_served = serving.resolve("speed/regular")
+    assert not regular_served.is_push and isinstance(regular_served.repository, RegistryRepository)
+    assert regular_served.version_pk == regular.latest_version().pk
+    empty = serving.resolve("speed/empty")
+    assert empty.repository_pk is None and empty.repository is None and empty.tag_names() == []
+
+
+def test_tag_names_match_the_orm_for_every_page_shape(pusher):
+    pusher.push_image("speed/repo", "t00")
+    manifest = _manifest_of(pusher, "t00")
+    for number in range(1, 12):
+        _tag(pusher, f"t{number:02d}", manifest)
+    served = serving.resolve("speed/repo")
+    every = sorted(
+        Tag.objects.filter(pk__in=served.version.content_ids_subquery()).values_list(
+            "name", flat=True
+        )
+    )
+    assert served.tag_names() == every
+    for limit in (None, 1, 5, 100):
+        for last in (None, "t03", "t11", "zzz"):
+            expected = [name for name in every if last is None or name > last]
+            expected = expected[:limit] if limit is not None else expected
+            assert served.tag_names(last=last, limit=limit) == expected
+
+
+# --- new repository versions ---------------------------------------------------------------------
+
+
+def test_a_moved_tag_replaces_the_old_one(pusher):
+    pusher.push_image("speed/repo", "moving")
+    first = _manifest_of(pusher, "moving")
+    pusher.push_image("speed/repo", "other")
+    second = _manifest_of(pusher, "other")
+    _tag(pusher, "moving", second)
+    served = serving.resolve("speed/repo")
+    assert served.tag_names() == ["moving", "other"]
+    assert served.tag("moving").tagged_manifest.digest == images.sha256_digest(second)
+    assert first != second
+
+
+def test_two_new_tags_with_one_name_are_refused(pusher):
+    pusher.push_image("speed/repo", "a")
+    pusher.push_image("speed/repo", "b")
+    repository = RegistryPushRepository.objects.get(name="speed/repo")
+    manifests = list(Manifest.objects.all()[:2])
+    tags = [Tag.objects.create(name="same", tagged_manifest=m) for m in manifests]
+    with pytest.raises(Exception) as raised:
+        with push.locked_new_version(repository) as version:
+            version.add_content(Content.objects.filter(pk__in=[t.pk for t in tags]))
+    assert "uplicate" in type(raised.value).__name__ + str(raised.value)
+    assert serving.resolve("speed/repo").tag_names() == ["a", "b"]
+
+
+def test_a_misplaced_artifact_gets_pulpcores_full_check(pusher, monkeypatch):
+    from pulp_registry.app.models import repository as repository_module
+
+    pusher.push_image("speed/repo", "a")
+    repository = RegistryPushRepository.objects.get(name="speed/repo")
+    blob = Blob.objects.create(digest="sha256:" + "ab" * 32)
+    artifact = ContentArtifact.objects.filter(artifact__isnull=False).first().artifact
+    ContentArtifact.objects.create(content=blob, relative_path="elsewhere", artifact=artifact)
+    calls = []
+    monkeypatch.setattr(repository_module, "validate_repo_version", calls.append)
+    with push.locked_new_version(repository) as version:
+        version.add_content(Content.objects.filter(pk=blob.pk))
+    assert len(calls) == 1
+
+    calls.clear()
+    well_placed = Blob.objects.create(digest="sha256:" + "cd" * 32)
+    ContentArtifact.objects.create(content=well_placed, relative_path=well_placed.digest,
+                                   artifact=artifact)
+    with push.locked_new_version(repository) as version:
+        version.add_content(Content.objects.filter(pk=well_placed.pk))
+    assert calls == []
+
+
+# --- query counts --------------------------------------------------------------------------------
+
+
+def _queries(pusher, method, path, body=b"", content_type="application/octet-stream", **headers):
+    with CaptureQueriesContext(connection) as captured:
+        response = pusher.request(method, path, body, content_type, **headers)
+    assert response.status_code < 300, response.content
+    return [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+
+def test_query_counts_do_not_grow_with_the_repository(pusher):
+    pusher.push_image("speed/repo", "first")
+    manifest = _manifest_of(pusher, "first")
+    config = json.loads(manifest)["config"]["digest"]
+
+    def counts(tag):
+        return {
+            "put": len(_queries(pusher, "PUT", f"/v2/speed/repo/manifests/{tag}", manifest,
+                                images.OCI_MANIFEST)),
+            "list": len(_queries(pusher, "GET", "/v2/speed/repo/tags/list")),
+            "head_blob": len(_queries(pusher, "HEAD", f"/v2/speed/repo/blobs/{config}")),
+            "head_manifest": len(_queries(pusher, "HEAD", f"/v2/speed/repo/manifests/{tag}",
+                                          HTTP_ACCEPT=images.OCI_MANIFEST)),
+        }
+
+    small = counts("small")
+    for number in range(25):
+        _tag(pusher, f"filler{number}", manifest)
+    large = counts("large")
+    assert small == large
+    # The user, the name (with its repository and latest version) and the answer itself.
+    assert large["list"] <= 3 and large["head_blob"] <= 3 and large["head_manifest"] <= 3
+
+
+def test_version_content_stays_consistent(pusher):
+    pusher.push_image("speed/repo", "a")
+    manifest = _manifest_of(pusher, "a")
+    for tag in ("b", "c", "a"):
+        _tag(pusher, tag, manifest)
+    repository = RegistryPushRepository.objects.get(name="speed/repo")
+    version = repository.latest_version()
+    relations = RepositoryVersion.objects.get(pk=version.pk)._content_relationships().count()
+    assert relations == len(version.content_ids)
+    assert sorted(Tag.objects.filter(pk__in=version.content_ids_subquery())
+                  .values_list("name", flat=True)) == ["a", "b", "c"]
+    assert uuid.UUID(str(version.pk)) == serving.resolve("speed/repo").version_pk
