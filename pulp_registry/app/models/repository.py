@@ -76,11 +76,17 @@ class _RegistryRepositoryMixin:
         if len(names) != len(added_tags):
             validate_repo_version(new_version)  # raises, naming the duplicates
         if names:
-            try:
-                previous = new_version.previous()
-            except RepositoryVersion.DoesNotExist:
-                previous = None
-            if previous is not None:
+            # The version pulpcore's previous() returns, without loading its content_ids array
+            # (which grows with the repository).
+            previous_pk = (
+                new_version.repository.versions.complete()
+                .filter(number__lt=new_version.number)
+                .order_by("-number")
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if previous_pk is not None:
+                previous = RepositoryVersion(pk=previous_pk)
                 replaced = list(
                     Tag.objects.filter(name__in=names, pk__in=previous.content_ids_subquery())
                     .exclude(pk__in=[pk for pk, _ in added_tags])
