@@ -4,8 +4,8 @@ Subcommands:
 
 * ``run`` starts the registry in the foreground until Ctrl-C or SIGTERM.
 * ``settings`` prints the path of the generated pulpcore settings file.
-* ``manage ARGS...`` runs ``pulpcore-manager`` with that settings file; the database
-  must be reachable (i.e. the registry running, when it is the embedded one).
+* ``manage ARGS...`` runs ``pulpcore-manager`` with that settings file; when the registry
+  is not running, its database is made available for the time of the command.
 
 Configuration comes from ``PULP_REGISTRY_*`` environment variables (see ``config``).
 """
@@ -19,7 +19,7 @@ from typing import List, Optional
 
 from pulp_registry.launcher.config import LauncherConfig
 from pulp_registry.launcher.errors import LauncherError
-from pulp_registry.launcher.registry import Registry
+from pulp_registry.launcher.registry import Registry, find_script
 
 
 class _Stop(BaseException):
@@ -77,16 +77,7 @@ def run(config: LauncherConfig) -> int:
     # Python then never raises KeyboardInterrupt.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    registry = Registry(
-        config.data_dir,
-        config.host,
-        config.port,
-        config.content_port,
-        database_url=config.database_url,
-        admin_password=config.admin_password,
-        extra_settings=config.extra_settings,
-        user_settings_file=config.user_settings_file,
-    )
+    registry = _registry(config)
     try:
         registry.start()
         print(_banner(registry), flush=True)
@@ -110,6 +101,51 @@ def run(config: LauncherConfig) -> int:
         registry.stop()
 
 
+def _registry(config: LauncherConfig, **kwargs) -> Registry:
+    return Registry(
+        config.data_dir,
+        config.host,
+        config.port,
+        config.content_port,
+        database_url=config.database_url,
+        admin_password=config.admin_password,
+        extra_settings=config.extra_settings,
+        user_settings_file=config.user_settings_file,
+        api_workers=config.api_workers,
+        api_threads=config.api_threads,
+        **kwargs,
+    )
+
+
+def manage(config: LauncherConfig, args: List[str]) -> int:
+    """Run ``pulpcore-manager ARGS`` against the registry of ``config``.
+
+    While the registry runs, the command simply uses its settings file. When it does not
+    run, the database is prepared as for a start (the embedded PostgreSQL is started,
+    migrations applied) for the time of the command, and stopped again.
+
+    Args:
+        config: Which registry.
+        args: Arguments for pulpcore-manager.
+
+    Returns:
+        int: the command's exit status.
+    """
+    registry = _registry(config, notify=lambda message: None)
+    if registry.is_running():
+        env = registry.child_env()
+        manager = find_script("pulpcore-manager")
+        os.execve(manager, [manager, *args], env)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        registry.prepare()
+        return registry.manage(*args, check=False, capture=False).returncode
+    except (KeyboardInterrupt, _Stop):
+        return 130
+    finally:
+        registry.stop()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``pulp-registry`` console script.
 
@@ -123,16 +159,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         prog="pulp-registry",
         description="Run a local pulp_registry container registry. "
         "Configure with PULP_REGISTRY_HOST, PULP_REGISTRY_PORT, PULP_REGISTRY_CONTENT_PORT, "
-        "PULP_REGISTRY_DATA, PULP_REGISTRY_ADMIN_PASSWORD, PULP_REGISTRY_DATABASE_URL "
+        "PULP_REGISTRY_DATA, PULP_REGISTRY_ADMIN_PASSWORD, PULP_REGISTRY_DATABASE_URL, "
+        "PULP_REGISTRY_API_WORKERS, PULP_REGISTRY_API_THREADS "
         "and PULP_SETTINGS.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the registry in the foreground")
     commands.add_parser("settings", help="print the path of the generated settings file")
-    manage = commands.add_parser(
-        "manage", help="run pulpcore-manager with the registry's settings (registry running)"
+    manage_parser = commands.add_parser(
+        "manage", help="run pulpcore-manager with the registry's settings"
     )
-    manage.add_argument("args", nargs=argparse.REMAINDER)
+    manage_parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     try:
         config = LauncherConfig.from_env()
@@ -142,19 +179,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if options.command == "settings":
             print(settings_path)
             return 0
-        if not settings_path.exists():
-            raise LauncherError(f"{settings_path} does not exist yet: run `pulp-registry run` first")
-        env = dict(os.environ)
-        env["PULP_SETTINGS"] = ",".join(
-            [str(settings_path)] + ([str(config.user_settings_file)] if config.user_settings_file else [])
-        )
-        env["DJANGO_SETTINGS_MODULE"] = "pulpcore.app.settings"
-        for key in [key for key in env if key.startswith("PULP_REGISTRY_")]:
-            del env[key]
-        from pulp_registry.launcher.registry import find_script
-
-        manager = find_script("pulpcore-manager")
-        os.execve(manager, [manager, *options.args], env)
+        return manage(config, options.args)
     except LauncherError as error:
         _print_error(error)
         return 1

@@ -26,6 +26,8 @@ class LauncherConfig:
         admin_password: Password for ``admin``; None means generate one and keep it.
         user_settings_file: A pulpcore settings file of the user's, loaded after ours.
         extra_settings: Settings written into the generated settings file.
+        api_workers: gunicorn worker processes of the API server.
+        api_threads: Threads per API worker process.
     """
 
     data_dir: Path
@@ -36,6 +38,8 @@ class LauncherConfig:
     admin_password: Optional[str] = None
     user_settings_file: Optional[Path] = None
     extra_settings: dict = field(default_factory=dict)
+    api_workers: int = 2
+    api_threads: int = 8
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "LauncherConfig":
@@ -48,7 +52,7 @@ class LauncherConfig:
             LauncherConfig: the configuration, with defaults for unset variables.
 
         Raises:
-            LauncherError: a port is not a number in 1..65535.
+            LauncherError: a port is not a number in 1..65535, or a count not positive.
         """
         environ = os.environ if environ is None else environ
         user_settings = environ.get("PULP_SETTINGS") or None
@@ -60,6 +64,8 @@ class LauncherConfig:
             database_url=environ.get("PULP_REGISTRY_DATABASE_URL") or None,
             admin_password=environ.get("PULP_REGISTRY_ADMIN_PASSWORD") or None,
             user_settings_file=Path(user_settings).absolute() if user_settings else None,
+            api_workers=_count(environ, "PULP_REGISTRY_API_WORKERS", 2),
+            api_threads=_count(environ, "PULP_REGISTRY_API_THREADS", 8),
         )
 
 
@@ -74,3 +80,12 @@ def _port(environ, name, default):
     if not 0 < port < 65536:
         raise LauncherError(f"{name}={raw!r} is not a port number (1-65535)")
     return port
+
+
+def _count(environ, name, default):
+    raw = environ.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise LauncherError(f"{name}={raw!r} is not a positive whole number")
+    return int(raw)

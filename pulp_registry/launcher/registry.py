@@ -239,7 +239,7 @@ class Registry:
         self._started = False
 
     def manage(self, *args: str, check: bool = True, input: Optional[str] = None,
-               timeout: Optional[float] = None) -> subprocess.CompletedProcess:
+               timeout: Optional[float] = None, capture: bool = True) -> subprocess.CompletedProcess:
         """Run ``pulpcore-manager`` with the registry's settings.
 
         Args:
@@ -247,9 +247,10 @@ class Registry:
             check: Raise when the command fails.
             input: Text sent to its standard input.
             timeout: Seconds after which it is killed.
+            capture: Capture its output (else it goes to this process's stdout/stderr).
 
         Returns:
-            subprocess.CompletedProcess: with ``stdout`` and ``stderr`` as text.
+            subprocess.CompletedProcess: with ``stdout`` and ``stderr`` as text when captured.
 
         Raises:
             LauncherError: the registry's settings do not exist yet, or the command
@@ -259,15 +260,49 @@ class Registry:
             raise LauncherError("the registry has not been started: no settings to manage with")
         result = subprocess.run(
             [find_script("pulpcore-manager"), *args], env=self.env, cwd=self.data_dir,
-            input=input, capture_output=True, text=True, timeout=timeout,
+            input=input, capture_output=capture, text=True, timeout=timeout,
         )
         if check and result.returncode != 0:
-            lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
+            lines = (result.stderr or result.stdout or "").strip().splitlines() or ["no output"]
             raise LauncherError(
                 f"pulpcore-manager {' '.join(args[:1])} failed: {lines[-1]}",
-                details=(result.stderr or result.stdout).strip(),
+                details=(result.stderr or result.stdout or "").strip(),
             )
         return result
+
+    def is_running(self) -> bool:
+        """Return whether a launcher (this one or another process) runs on the data directory."""
+        if self._lock_fd is not None:
+            return True
+        lock_path = self.data_dir / "launcher.lock"
+        if not lock_path.exists():
+            return False
+        fd = os.open(lock_path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def child_env(self) -> dict:
+        """Return the environment the registry's processes get (settings file included)."""
+        env = {
+            key: value
+            for key, value in self._base_env.items()
+            # Our own variables would turn into pulpcore settings through dynaconf's
+            # PULP_ prefix (and one of them holds the admin password).
+            if not key.startswith("PULP_REGISTRY_") and key != "PULP_SETTINGS"
+        }
+        settings_files = [str(self.settings_path)]
+        if self.user_settings_file and self.user_settings_file != self.settings_path:
+            settings_files.append(str(self.user_settings_file))
+        env["PULP_SETTINGS"] = ",".join(settings_files)
+        env["DJANGO_SETTINGS_MODULE"] = "pulpcore.app.settings"
+        # Log lines reach the log files as they are written, not when a buffer fills.
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
 
     def session(self, username: str = "admin", password: Optional[str] = None):
         """Return a ``requests.Session`` that logs in to the API with HTTP Basic auth.
@@ -422,21 +457,7 @@ class Registry:
             extra_settings=self.extra_settings,
         )
         write_settings(self.settings_path, text)
-        env = {
-            key: value
-            for key, value in self._base_env.items()
-            # Our own variables would turn into pulpcore settings through dynaconf's
-            # PULP_ prefix (and one of them holds the admin password).
-            if not key.startswith("PULP_REGISTRY_") and key != "PULP_SETTINGS"
-        }
-        settings_files = [str(self.settings_path)]
-        if self.user_settings_file and self.user_settings_file != self.settings_path:
-            settings_files.append(str(self.user_settings_file))
-        env["PULP_SETTINGS"] = ",".join(settings_files)
-        env["DJANGO_SETTINGS_MODULE"] = "pulpcore.app.settings"
-        # Log lines reach the log files as they are written, not when a buffer fills.
-        env["PYTHONUNBUFFERED"] = "1"
-        self.env = env
+        self.env = self.child_env()
 
     def _bootstrap(self) -> None:
         self.notify("applying database migrations")

@@ -3,8 +3,11 @@
 A registry here is started by :class:`pulp_registry.launcher.Registry`, exactly as
 ``make run`` starts one: same settings file, same processes (gunicorn API server with the
 registry's worker class, pulpcore content app, pulpcore worker). Each gets a fresh data
-directory and free ports; its database is a uniquely named one on the PostgreSQL at
-127.0.0.1:5432 (dropped afterwards) when that server answers, else an embedded one.
+directory, free ports and a database of its own, copied from a template migrated once per
+session. The databases live on one embedded PostgreSQL started for the session (its own
+connection limit, so many registries side by side never exhaust the machine's server), or
+on the server named by ``PULP_REGISTRY_TEST_DATABASE_URL`` (where they are dropped
+afterwards).
 
 Fixtures:
 
@@ -27,7 +30,6 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import pytest
 
 from pulp_registry.launcher import LauncherError, Registry
-from tests.conftest import system_postgres_url
 
 _HERE = Path(__file__).parent
 
@@ -68,7 +70,8 @@ class RegistryFactory:
 
     def __init__(self, base_dir: Path):
         self.base_dir = base_dir
-        self.server_url = system_postgres_url()
+        self._postgres = None
+        self.server_url = os.environ.get("PULP_REGISTRY_TEST_DATABASE_URL") or self._start_postgres()
         self._cache: Dict[Tuple, Registry] = {}
         self._started: List[Registry] = []
         self._databases: List[str] = []
@@ -86,14 +89,29 @@ class RegistryFactory:
             self._cache[key] = self.fresh(extra_settings=extra_settings)
         return self._cache[key]
 
-    def database_url(self) -> Optional[str]:
-        """Return the URL of a new, uniquely named database, or None (embedded PostgreSQL).
+    def _start_postgres(self) -> str:
+        from pulp_registry.launcher.database import EmbeddedPostgres
+        from pulp_registry.launcher.secrets_store import random_password
+
+        self._postgres = EmbeddedPostgres(
+            pgdata=self.base_dir / "postgres",
+            port_file=self.base_dir / "postgres.port",
+            password=random_password(),
+            log_path=self.base_dir / "postgres.log",
+            notify=_say,
+        )
+        try:
+            params = self._postgres.start()
+        except LauncherError as error:
+            pytest.fail(f"the tests' PostgreSQL did not start: {error}", pytrace=False)
+        return f"postgresql://{params.user}:{params.password}@{params.host}:{params.port}/postgres"
+
+    def database_url(self) -> str:
+        """Return the URL of a new, uniquely named database for one registry.
 
         The database is a copy of a template migrated once per session, so a registry
-        starts without running every migration again. The factory drops it at the end.
+        starts without running every migration again.
         """
-        if not self.server_url:
-            return None
         import psycopg
         from psycopg import sql
 
@@ -146,7 +164,8 @@ class RegistryFactory:
             extra_settings: pulpcore settings written into its settings file.
             start: Start it before returning.
             **kwargs: More :class:`Registry` arguments; ``database_url`` defaults to a new
-                database on the system PostgreSQL (pass None explicitly for embedded).
+                database on the tests' server (pass None for the registry's own embedded
+                PostgreSQL in its data directory, as ``make run`` has).
 
         Returns:
             Registry: stopped again at the end of the session.
@@ -170,9 +189,12 @@ class RegistryFactory:
         return registry
 
     def close(self) -> None:
-        """Stop every registry and drop the databases made for them."""
+        """Stop every registry and drop the databases made for them (or their server)."""
         for registry in self._started:
             registry.stop()
+        if self._postgres is not None:
+            self._postgres.stop()
+            return
         if self._databases:
             from concurrent.futures import ThreadPoolExecutor
 
