@@ -44,7 +44,17 @@ def _stderr(message: str) -> None:
 
 
 def find_script(name: str) -> str:
-    """Find a console script of the environment the launcher runs in."""
+    """Find a console script of the environment the launcher runs in.
+
+    Args:
+        name: The script, e.g. ``pulpcore-manager``.
+
+    Returns:
+        str: its path.
+
+    Raises:
+        LauncherError: it is not installed.
+    """
     # The venv's bin directory first: `make run` does not activate the venv.
     candidate = Path(sys.executable).parent / name
     if candidate.exists():
