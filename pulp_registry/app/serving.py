@@ -7,6 +7,7 @@ its repository and its latest version in one query, whose SQL is built once per 
 """
 
 import uuid
+from typing import NamedTuple, Optional
 
 from django.db.models import F, OuterRef, Q, Subquery
 
@@ -22,6 +23,24 @@ from pulp_registry.app.models import (
     RegistryRepository,
     Tag,
 )
+
+
+class StoredBlob(NamedTuple):
+    """A blob found for a read, with what is needed to answer HEAD or GET."""
+
+    pk: uuid.UUID
+    digest: str
+    artifact_size: Optional[int]
+    artifact_file: Optional[str]
+
+
+class StoredManifest(NamedTuple):
+    """A manifest found for a read: its identity and exact bytes."""
+
+    pk: uuid.UUID
+    digest: str
+    media_type: str
+    data: bytes
 
 
 class Served:
@@ -97,27 +116,34 @@ class Served:
 
         Args:
             digest: the blob's digest.
-            with_artifact: also load its stored artifact (``blob.artifact_size``,
-                ``blob.artifact_file``; None when it has none) in the same query.
+            with_artifact: return a :class:`StoredBlob` (with its artifact's size and file
+                name, None when it has none) instead of the Blob.
         """
+        if with_artifact:
+            return self.stored_blob(digest)
         where = Q()
         content_ids = self.content_ids()
         if content_ids is not None:
             where |= Q(pk__in=content_ids)
         if self.is_push:
-            pending = RegistryPushRepository.pending_blobs.through.objects.filter(
-                registrypushrepository_id=self.repository_pk
-            ).values("blob_id")
-            where |= Q(pk__in=pending)
+            where |= Q(pk__in=_pending_blob_ids(self.repository_pk))
         if not where:
             return None
-        blobs = Blob.objects.filter(where, digest=digest)
-        if with_artifact:
-            blobs = blobs.annotate(
-                artifact_size=F("contentartifact__artifact__size"),
-                artifact_file=F("contentartifact__artifact__file"),
-            ).order_by(F("artifact_size").asc(nulls_last=True))
-        return blobs.first()
+        return Blob.objects.filter(where, digest=digest).first()
+
+    def stored_blob(self, digest):
+        """The blob with ``digest`` (as in :meth:`blob`) and its artifact, or None.
+
+        Returns:
+            StoredBlob | None
+        """
+        in_version, pending = self.version_pk is not None, self.is_push
+        if not (in_version or pending):
+            return None
+        keys = [key for key, wanted in ((self.version_pk, in_version),
+                                        (self.repository_pk, pending)) if wanted]
+        rows = _STORED_BLOB_QUERIES[(in_version, pending)].rows(digest, *keys)
+        return StoredBlob(*rows[0]) if rows else None
 
     def manifest_by_digest(self, digest):
         """The manifest with ``digest`` in the served version, or None."""
@@ -132,11 +158,16 @@ class Served:
         )
 
     def manifest(self, reference):
-        """The manifest for a tag or a digest, or None."""
-        if ":" in reference:
-            return self.manifest_by_digest(reference)
-        tag = self.tag(reference)
-        return tag.tagged_manifest if tag else None
+        """The manifest for a tag or a digest, for reading, or None.
+
+        Returns:
+            StoredManifest | None
+        """
+        if self.version_pk is None:
+            return None
+        query = _MANIFEST_BY_DIGEST if ":" in reference else _MANIFEST_BY_TAG
+        rows = query.rows(reference, self.version_pk)
+        return StoredManifest(*rows[0]) if rows else None
 
     def tag_names(self, last=None, limit=None):
         """Sorted tag names, after ``last`` when given, at most ``limit`` of them."""
@@ -225,3 +256,57 @@ def _tag_names_query(after_last, limit):
         if len(_TAG_QUERIES) < _MAX_TAG_QUERIES:
             _TAG_QUERIES[key] = query
     return query
+
+
+def _pending_blob_ids(repository_pk):
+    return RegistryPushRepository.pending_blobs.through.objects.filter(
+        registrypushrepository_id=repository_pk
+    ).values("blob_id")
+
+
+def _stored_blob_query(in_version, pending):
+    def build(digest, *keys):
+        keys = list(keys)
+        where = Q()
+        if in_version:
+            where |= Q(pk__in=RepositoryVersion(pk=keys.pop(0)).content_ids_subquery())
+        if pending:
+            where |= Q(pk__in=_pending_blob_ids(keys.pop(0)))
+        return (
+            Blob.objects.filter(where, digest=digest)
+            .annotate(
+                artifact_size=F("contentartifact__artifact__size"),
+                artifact_file=F("contentartifact__artifact__file"),
+            )
+            # A blob has one artifact; should it have a row without one too, prefer the other.
+            .order_by(F("artifact_size").asc(nulls_last=True))
+            .values_list("pk", "digest", "artifact_size", "artifact_file")[:1]
+        )
+
+    kinds = [str] + [uuid.UUID] * (int(in_version) + int(pending))
+    return CompiledQuery(build, *kinds)
+
+
+_STORED_BLOB_QUERIES = {
+    (in_version, pending): _stored_blob_query(in_version, pending)
+    for in_version in (True, False)
+    for pending in (True, False)
+    if in_version or pending
+}
+
+
+def _manifest_query(by_tag):
+    def build(reference, version_pk):
+        content_ids = RepositoryVersion(pk=version_pk).content_ids_subquery()
+        if by_tag:
+            tags = Tag.objects.filter(name=reference, pk__in=content_ids)
+            manifests = Manifest.objects.filter(pk__in=tags.values("tagged_manifest_id"))
+        else:
+            manifests = Manifest.objects.filter(digest=reference, pk__in=content_ids)
+        return manifests.values_list("pk", "digest", "media_type", "data")[:1]
+
+    return CompiledQuery(build, str, uuid.UUID)
+
+
+_MANIFEST_BY_TAG = _manifest_query(by_tag=True)
+_MANIFEST_BY_DIGEST = _manifest_query(by_tag=False)

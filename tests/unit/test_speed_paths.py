@@ -42,6 +42,13 @@ def _manifest_of(pusher, tag):
     ).content
 
 
+def _manifest_of_as(pusher, name, tag):
+    pusher.login(f"repository:{name}:pull,push")
+    return pusher.request(
+        "GET", f"/v2/{name}/manifests/{tag}", HTTP_ACCEPT=images.OCI_MANIFEST
+    ).content
+
+
 def _tag(pusher, tag, manifest):
     response = pusher.request(
         "PUT", f"/v2/speed/repo/manifests/{tag}", manifest, images.OCI_MANIFEST
@@ -144,6 +151,41 @@ def test_tag_names_match_the_orm_for_every_page_shape(pusher):
             expected = [name for name in every if last is None or name > last]
             expected = expected[:limit] if limit is not None else expected
             assert served.tag_names(last=last, limit=limit) == expected
+
+
+def test_stored_blob_finds_version_and_pending_blobs_with_their_artifact(pusher):
+    pusher.push_image("speed/repo", "v1")
+    pending, pending_digest = images.random_blob(40)
+    assert pusher.upload("speed/repo", pending).status_code == 201
+    elsewhere, elsewhere_digest = images.random_blob(50)
+    pusher.login("repository:speed/other:pull,push")
+    assert pusher.upload("speed/other", elsewhere).status_code == 201
+    served = serving.resolve("speed/repo")
+    layer = json.loads(_manifest_of_as(pusher, "speed/repo", "v1"))["layers"][0]
+    for digest, size in ((layer["digest"], layer["size"]), (pending_digest, len(pending))):
+        found = served.stored_blob(digest)
+        blob = Blob.objects.get(digest=digest)
+        artifact = ContentArtifact.objects.get(content=blob).artifact
+        assert found == serving.StoredBlob(blob.pk, digest, size, artifact.file.name)
+        assert served.blob(digest, with_artifact=True) == found
+        assert served.blob(digest) == blob
+    assert served.stored_blob(elsewhere_digest) is None
+    assert served.blob(elsewhere_digest) is None
+
+
+def test_manifest_for_reading_by_tag_and_digest(pusher):
+    pusher.push_image("speed/repo", "v1")
+    body = _manifest_of(pusher, "v1")
+    served = serving.resolve("speed/repo")
+    stored = Manifest.objects.get(digest=images.sha256_digest(body))
+    for reference in ("v1", stored.digest):
+        found = served.manifest(reference)
+        assert found == serving.StoredManifest(stored.pk, stored.digest, stored.media_type, body)
+    assert served.manifest("v2") is None
+    assert served.manifest("sha256:" + "0" * 64) is None
+    pusher.login("repository:speed/other:pull,push")
+    pusher.push_image("speed/other", "only-there")
+    assert served.manifest("only-there") is None
 
 
 # --- new repository versions ---------------------------------------------------------------------
