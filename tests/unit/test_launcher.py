@@ -191,3 +191,19 @@ def test_another_launcher_on_the_same_data_is_refused(tmp_path):
     finally:
         first.stop()
     assert not Registry(tmp_path, "127.0.0.1", 5000, 5001).is_running()
+
+
+def test_child_env_layers_the_users_settings_after_ours(tmp_path):
+    from pulp_registry.launcher import Registry
+
+    mine = tmp_path / "mine.py"
+    registry = Registry(
+        tmp_path / "data", "127.0.0.1", 5000, 5001, user_settings_file=mine,
+        env={"PULP_SETTINGS": "/elsewhere.py", "PULP_REGISTRY_ADMIN_PASSWORD": "x",
+             "PULP_TOKEN_AUTH_DISABLED": "true", "HOME": "/home/x"},
+    )
+    env = registry.child_env()
+    assert env["PULP_SETTINGS"] == f"{registry.settings_path},{mine}"
+    assert "PULP_REGISTRY_ADMIN_PASSWORD" not in env  # would become a pulpcore setting
+    assert env["PULP_TOKEN_AUTH_DISABLED"] == "true"  # pulpcore's own variables pass
+    assert env["HOME"] == "/home/x"
