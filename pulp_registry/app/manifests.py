@@ -2,26 +2,39 @@
 is in the repository, and saving the manifest with its links to blobs and child manifests."""
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
-from pulp_registry.app.models import Blob, Manifest, ManifestBlob, ManifestListEntry
+from pulp_registry.app.models import (
+    Blob,
+    Manifest,
+    ManifestBlob,
+    ManifestListEntry,
+    RegistryPushRepository,
+)
 from pulp_registry.app.v2.errors import ManifestBlobUnknown, ManifestInvalid
 
 
 def _blobs_in(served, digests):
     """Blobs (with their stored size) among ``digests`` that the repository holds."""
-    if not digests:
+    if not digests or served is None:
         return {}
-    candidates = Blob.objects.filter(digest__in=digests)
-    content_ids = served.content_ids() if served is not None else None
+    # Membership as subqueries, not joins: no duplicate rows to remove, and a query that
+    # PostgreSQL plans quickly.
+    where = Q()
+    content_ids = served.content_ids()
     if content_ids is not None:
-        in_version = candidates.filter(pk__in=content_ids)
-    else:
-        in_version = candidates.none()
-    found = in_version
-    if served is not None and served.is_push:
-        found = in_version | candidates.filter(pending_in=served.repository)
-    rows = found.annotate(stored_size=F("contentartifact__artifact__size")).distinct()
+        where |= Q(pk__in=content_ids)
+    if served.is_push:
+        where |= Q(
+            pk__in=RegistryPushRepository.pending_blobs.through.objects.filter(
+                registrypushrepository_id=served.repository_pk
+            ).values("blob_id")
+        )
+    if not where:
+        return {}
+    rows = Blob.objects.filter(where, digest__in=digests).annotate(
+        stored_size=F("contentartifact__artifact__size")
+    )
     return {blob.digest: blob for blob in rows}
 
 

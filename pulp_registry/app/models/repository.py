@@ -17,6 +17,7 @@ from pulpcore.plugin.models import (
     ContentArtifact,
     Distribution,
     Repository,
+    RepositoryContent,
     RepositoryVersion,
 )
 from pulpcore.plugin.repo_version_utils import remove_duplicates, validate_repo_version
@@ -70,7 +71,13 @@ class _RegistryRepositoryMixin:
             remove_duplicates(new_version)
             validate_repo_version(new_version)
             return
-        added = new_version.added()
+        # The content this version adds, as pulpcore's added() finds it. Read as a list first:
+        # as a subquery, PostgreSQL tends to scan every tag (or all content) to join it.
+        added = list(
+            RepositoryContent.objects.filter(version_added=new_version).values_list(
+                "content_id", flat=True
+            )
+        )
         added_tags = list(Tag.objects.filter(pk__in=added).values_list("pk", "name"))
         names = {name for _, name in added_tags}
         if len(names) != len(added_tags):
@@ -96,7 +103,7 @@ class _RegistryRepositoryMixin:
                     new_version.remove_content(Tag.objects.filter(pk__in=replaced))
         blob_digest = Blob.objects.filter(pk=OuterRef("content_id")).values("digest")[:1]
         misplaced = (
-            ContentArtifact.objects.filter(content__in=added)
+            ContentArtifact.objects.filter(content_id__in=added)
             .exclude(relative_path=Subquery(blob_digest))
             .exists()
         )
