@@ -102,6 +102,10 @@ def pytest_configure(config):
         "markers", "functional: starts real registry processes and talks to them over HTTP"
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pulpcore.app.settings")
+    if config.option.basetemp is None:
+        # pytest numbers its temporary roots per user and deletes old ones: a second run side
+        # by side would delete this run's registries' data directories under them.
+        config.option.basetemp = tempfile.mkdtemp(prefix="pulp-registry-pytest-")
     if not os.environ.get("PULP_SETTINGS"):
         workdir = Path(tempfile.mkdtemp(prefix="pulp-registry-tests-"))
         _state["workdir"] = workdir
