@@ -6,7 +6,9 @@ its repository and its latest version in one query, whose SQL is built once per 
 (:mod:`pulp_registry.app.compiled_queries`), as is that of the tag list.
 """
 
+import threading
 import uuid
+from collections import OrderedDict
 from typing import NamedTuple, Optional
 
 from django.db.models import F, OuterRef, Q, Subquery
@@ -170,9 +172,24 @@ class Served:
         return StoredManifest(*rows[0]) if rows else None
 
     def tag_names(self, last=None, limit=None):
-        """Sorted tag names, after ``last`` when given, at most ``limit`` of them."""
+        """Sorted tag names, after ``last`` when given, at most ``limit`` of them.
+
+        A complete repository version never changes, so the tags of the versions listed
+        recently are kept in memory (:class:`_TagListCache`); a page after a ``last`` that is
+        not one of the tags, or a version with very many tags, is read from the database.
+        """
         if self.version_pk is None:
             return []
+        names = _TAG_LISTS.get(self.version_pk)
+        if names is not None:
+            start = 0
+            if last:
+                try:
+                    start = names.index(last) + 1
+                except ValueError:
+                    names = None  # the database compares ``last`` with its own collation
+            if names is not None:
+                return names[start:start + limit] if limit is not None else names[start:]
         query = _tag_names_query(bool(last), limit)
         values = (self.version_pk, last) if last else (self.version_pk,)
         return [name for (name,) in query.rows(*values)]
@@ -310,3 +327,43 @@ def _manifest_query(by_tag):
 
 _MANIFEST_BY_TAG = _manifest_query(by_tag=True)
 _MANIFEST_BY_DIGEST = _manifest_query(by_tag=False)
+
+
+class _TagListCache:
+    """The sorted tag names of recently listed repository versions, per process.
+
+    A complete version's content never changes, so its list stays right for as long as it is
+    kept. Lists are read whole (up to ``per_version`` names) on first use and dropped least
+    recently used first once more than ``total`` names are kept.
+    """
+
+    def __init__(self, per_version=50_000, total=100_000):
+        self.per_version = per_version
+        self.total = total
+        self._lists = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, version_pk):
+        """The tag names of the version, sorted as the database sorts them, or None when it
+        has more than ``per_version`` of them."""
+        with self._lock:
+            names = self._lists.get(version_pk)
+            if names is not None:
+                self._lists.move_to_end(version_pk)
+                return names
+        rows = _tag_names_query(False, self.per_version + 1).rows(version_pk)
+        if len(rows) > self.per_version:
+            return None
+        names = [name for (name,) in rows]
+        with self._lock:
+            if version_pk not in self._lists:
+                self._lists[version_pk] = names
+                self._size += len(names)
+                while self._size > self.total and len(self._lists) > 1:
+                    _, dropped = self._lists.popitem(last=False)
+                    self._size -= len(dropped)
+        return names
+
+
+_TAG_LISTS = _TagListCache()

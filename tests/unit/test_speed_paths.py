@@ -140,6 +140,7 @@ def test_tag_names_match_the_orm_for_every_page_shape(pusher):
     for number in range(1, 12):
         _tag(pusher, f"t{number:02d}", manifest)
     served = serving.resolve("speed/repo")
+    assert serving._TAG_LISTS.get(served.version_pk) is not None  # kept for the next pages
     every = sorted(
         Tag.objects.filter(pk__in=served.version.content_ids_subquery()).values_list(
             "name", flat=True
@@ -147,10 +148,14 @@ def test_tag_names_match_the_orm_for_every_page_shape(pusher):
     )
     assert served.tag_names() == every
     for limit in (None, 1, 5, 100):
-        for last in (None, "t03", "t11", "zzz"):
+        for last in (None, "t03", "t03a", "t11", "a", "zzz"):
             expected = [name for name in every if last is None or name > last]
             expected = expected[:limit] if limit is not None else expected
             assert served.tag_names(last=last, limit=limit) == expected
+    # A new version has a new list; the old version's list is unchanged.
+    _tag(pusher, "t99", manifest)
+    newer = serving.resolve("speed/repo")
+    assert newer.tag_names()[-1] == "t99" and served.tag_names() == every
 
 
 def test_stored_blob_finds_version_and_pending_blobs_with_their_artifact(pusher):
