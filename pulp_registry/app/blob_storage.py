@@ -110,6 +110,17 @@ def _hash_file(path, algorithms, limit=None):
     return hashers
 
 
+def read_pieces(read, length, piece_size=READ_SIZE):
+    """Yield up to ``length`` bytes from ``read(n)`` in pieces of at most ``piece_size``,
+    stopping early when the source ends."""
+    while length > 0:
+        data = read(min(piece_size, length))
+        if not data:
+            return
+        length -= len(data)
+        yield data
+
+
 def request_chunks(request):
     """Yield the request body in pieces, whether it has a Content-Length or is chunked.
 
@@ -118,13 +129,7 @@ def request_chunks(request):
     """
     length = request.META.get("CONTENT_LENGTH")
     if length not in (None, ""):
-        remaining = int(length)
-        while remaining > 0:
-            data = request.read(min(READ_SIZE, remaining))
-            if not data:
-                break
-            remaining -= len(data)
-            yield data
+        yield from read_pieces(request.read, int(length))
         return
     stream = request.META.get("wsgi.input")
     if stream is None or "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():

@@ -7,7 +7,7 @@ from django.http import FileResponse, StreamingHttpResponse
 
 from pulpcore.plugin.models import Artifact
 
-from pulp_registry.app import push
+from pulp_registry.app import blob_storage, push
 from pulp_registry.app.v2.auth import authorize
 from pulp_registry.app.v2.errors import BlobRangeNotSatisfiable, BlobUnknown, DigestInvalid
 from pulp_registry.app.v2.names import parse_digest
@@ -57,12 +57,7 @@ def _parse_range(header, size):
 def _file_piece(path, start, length):
     with open(path, "rb") as source:
         source.seek(start)
-        while length > 0:
-            data = source.read(min(_STREAM_PIECE, length))
-            if not data:
-                return
-            length -= len(data)
-            yield data
+        yield from blob_storage.read_pieces(source.read, length, _STREAM_PIECE)
 
 
 class BlobView(RegistryView):
