@@ -42,6 +42,7 @@ from pulp_registry.app.v2.errors import (
     error_response,
 )
 from pulp_registry.app.v2.names import NAME_RE
+from pulp_registry.app.v2.views.base import DATABASE_UNREACHABLE, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,8 @@ class TokenView(View):
             return super().dispatch(request, *args, **kwargs)
         except RegistryError as error:
             return error_response(error)
+        except DATABASE_UNREACHABLE as error:
+            return error_response(database_unavailable(request, error))
         except ImproperlyConfigured as error:
             # check_token_settings() stops the API server at start-up; this only happens if
             # the key files changed under a running server.

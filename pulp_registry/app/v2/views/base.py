@@ -1,8 +1,9 @@
-"""What every /v2/ view shares: error rendering, the API version header, name checks, and
-finding the repository behind a name."""
+"""What every /v2/ view shares: error rendering (including the database being unreachable),
+the API version header, name checks, and finding the repository behind a name."""
 
 import logging
 
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -15,6 +16,7 @@ from pulp_registry.app.v2.errors import (
     Denied,
     NameUnknown,
     RegistryError,
+    Unavailable,
     Unsupported,
     error_response,
 )
@@ -41,6 +43,8 @@ class RegistryView(View):
             response = super().dispatch(request, *args, **kwargs)
         except RegistryError as error:
             response = error_response(error)
+        except DATABASE_UNREACHABLE as error:
+            response = error_response(database_unavailable(request, error))
         except Exception:  # a bug must still answer in the spec's format, not with a trace
             log.exception("unexpected error in %s %s", request.method, request.path)
             error = RegistryError(message="internal server error")
@@ -59,6 +63,44 @@ class RegistryView(View):
         response["Allow"] = ", ".join(m.upper() for m in self._allowed_methods())
         response["Content-Length"] = "0"
         return response
+
+
+# What psycopg raises (through Django) when the server is down, restarting or unreachable,
+# or when a connection it dropped is used again.
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
+
+
+def database_unavailable(request, error):
+    """Turn a lost database into the spec's 503 UNAVAILABLE, and drop the broken connections.
+
+    The connections are persistent (``CONN_MAX_AGE``); one the server dropped would fail again
+    on this thread's next request, so every connection of this thread that can no longer be
+    used is closed here and reopened when next needed. Django's health check at the start of
+    a request (``CONN_HEALTH_CHECKS``) covers the threads that did not see the failure.
+
+    Args:
+        request: the request that failed (for the log).
+        error: the database error.
+
+    Returns:
+        Unavailable: the error to render.
+    """
+    log.warning("database unavailable during %s %s: %s", request.method, request.path, error)
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            # An enclosing transaction (a test's) owns the connection and ends it itself.
+            continue
+        try:
+            # The error marked the connection (errors_occurred): it is checked and closed
+            # if the server is gone.
+            connection.close_if_unusable_or_obsolete()
+        except DatabaseError:
+            # Closing a connection whose server is gone can fail too; Django then drops it.
+            pass
+    return Unavailable(
+        {"reason": "database unavailable"},
+        message="the registry's database is unavailable; retry later",
+    )
 
 
 # Bytes of an unread request body read and discarded before answering; past this the
