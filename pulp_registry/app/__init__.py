@@ -13,9 +13,15 @@ class PulpRegistryPluginAppConfig(PulpPluginAppConfig):
     domain_compatible = False
 
     def ready(self):
-        """Register the start-up checks and stop an API server whose token settings are
-        broken (see :mod:`pulp_registry.app.checks`)."""
+        """Register the start-up checks, stop an API server whose token settings are
+        broken (see :mod:`pulp_registry.app.checks`), and schedule the expiry of abandoned
+        uploads after migrations."""
         super().ready()
+        from django.db.models.signals import post_migrate
+
         from pulp_registry.app import checks
+        from pulp_registry.app.tasks.gc import configure_upload_expiry
 
         checks.fail_fast_in_api_server()
+        # Every start migrates, so the schedule of upload expiry follows the setting.
+        post_migrate.connect(configure_upload_expiry, sender=self)

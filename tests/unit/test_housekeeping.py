@@ -6,12 +6,21 @@ whole run), so here the lookup that would reach it raises what Django raises the
 outage is tested in tests/functional/test_faults.py.
 """
 
+import base64
 import json
+import os
+import time
+from datetime import timedelta
 
 import pytest
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
-from pulp_registry.app import access, serving
+from pulpcore.plugin.models import TaskSchedule
+
+from pulp_registry.app import access, blob_storage, serving
+from pulp_registry.app.models import UploadSession
+from pulp_registry.app.tasks import gc
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +72,112 @@ def test_token_service_answers_503_unavailable_when_the_database_is_gone(
     response = client.get("/token/", {"scope": "repository:some/name:pull"})
     assert response.status_code == 503
     assert _error(response)["code"] == "UNAVAILABLE"
+
+
+# --- expiry of abandoned uploads ---------------------------------------------------------------
+
+NAME = "house/keeping"
+
+
+@pytest.fixture
+def basic_v2(client, django_user_model, settings):
+    """The Django test client as a staff user with HTTP Basic credentials."""
+    settings.TOKEN_AUTH_DISABLED = True
+    django_user_model.objects.create_user("keeper", password="secret", is_staff=True)
+    token = base64.b64encode(b"keeper:secret").decode()
+    client.defaults["HTTP_AUTHORIZATION"] = f"Basic {token}"
+    return client
+
+
+def _disk_usage(directory):
+    return sum(path.stat().st_size for path in directory.iterdir() if path.is_file())
+
+
+def _age(path, seconds):
+    """Make a file look last written ``seconds`` ago."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def _open_upload(client, data):
+    response = client.post(f"/v2/{NAME}/blobs/uploads/")
+    assert response.status_code == 202
+    location = response["Location"]
+    response = client.patch(location, data=data, content_type="application/octet-stream")
+    assert response.status_code == 202
+    return location, UploadSession.objects.get(pk=location.rsplit("/", 1)[1])
+
+
+def test_abandoned_upload_expires_and_its_disk_space_is_freed(basic_v2, settings):
+    baseline = _disk_usage(blob_storage.upload_dir())
+    location, session = _open_upload(basic_v2, os.urandom(50_000))
+    assert _disk_usage(blob_storage.upload_dir()) == baseline + 50_000
+    settings.REGISTRY_UPLOAD_EXPIRY = 3600
+    # Idle for two hours: the session row and its file were last touched then.
+    UploadSession.objects.filter(pk=session.pk).update(
+        pulp_last_updated=timezone.now() - timedelta(hours=2)
+    )
+    _age(blob_storage.upload_path(session.pk), 2 * 3600)
+
+    result = gc.expire_uploads()
+
+    assert result["deleted_upload_sessions"] == 1
+    assert result["freed_bytes"] == 50_000
+    response = basic_v2.get(location)
+    assert response.status_code == 404
+    assert _error(response)["code"] == "BLOB_UPLOAD_UNKNOWN"
+    assert _disk_usage(blob_storage.upload_dir()) == baseline
+
+
+def test_upload_still_receiving_chunks_does_not_expire(basic_v2, settings):
+    location, session = _open_upload(basic_v2, b"a" * 1000)
+    settings.REGISTRY_UPLOAD_EXPIRY = 3600
+    # The session row is old, but a chunk was written a minute ago: the upload is alive.
+    UploadSession.objects.filter(pk=session.pk).update(
+        pulp_last_updated=timezone.now() - timedelta(hours=2)
+    )
+    _age(blob_storage.upload_path(session.pk), 60)
+
+    assert gc.expire_uploads()["deleted_upload_sessions"] == 0
+
+    response = basic_v2.patch(location, data=b"b" * 10, content_type="application/octet-stream",
+                              HTTP_CONTENT_RANGE="1000-1009")
+    assert response.status_code == 202
+    assert response["Range"] == "0-1009"
+
+
+def test_file_without_a_session_expires_after_the_setting(settings):
+    stray = blob_storage.upload_dir() / "interrupted-monolithic-upload"
+    stray.write_bytes(b"x" * 100)
+    fresh = blob_storage.upload_dir() / "monolithic-upload-in-progress"
+    fresh.write_bytes(b"y" * 100)
+    try:
+        settings.REGISTRY_UPLOAD_EXPIRY = 600
+        _age(stray, 601)
+        result = gc.expire_uploads()
+        assert result["deleted_stray_upload_files"] >= 1
+        assert not stray.exists()
+        assert fresh.exists()
+    finally:
+        stray.unlink(missing_ok=True)
+        fresh.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(
+    "expiry, interval",
+    [(86400, timedelta(hours=1)), (600, timedelta(seconds=150)), (0, None)],
+)
+def test_schedule_follows_the_setting(settings, expiry, interval):
+    settings.REGISTRY_UPLOAD_EXPIRY = expiry
+    gc.configure_upload_expiry()
+    schedules = TaskSchedule.objects.filter(task_name=gc.UPLOAD_EXPIRY_TASK)
+    if interval is None:
+        assert not schedules.exists()
+    else:
+        assert [s.dispatch_interval for s in schedules] == [interval]
+
+
+def test_migrations_schedule_the_expiry_task():
+    # pytest-django migrated the test database, which fires post_migrate.
+    schedule = TaskSchedule.objects.get(task_name=gc.UPLOAD_EXPIRY_TASK)
+    assert schedule.name == gc.UPLOAD_EXPIRY_SCHEDULE

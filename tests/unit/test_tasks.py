@@ -7,6 +7,7 @@ save_manifest, push.add_manifest); the tasks are called directly, as a worker wo
 """
 
 import contextlib
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -525,6 +526,9 @@ def test_garbage_collect_drops_old_pending_blobs_and_upload_sessions(
     UploadSession.objects.filter(pk=session.pk).update(
         size=1000, pulp_last_updated=timezone.now() - timedelta(days=2)
     )
+    # The last chunk is the session's last activity too.
+    two_days_ago = (timezone.now() - timedelta(days=2)).timestamp()
+    os.utime(blob_storage.upload_path(session.pk), (two_days_ago, two_days_ago))
     fresh, _ = store_blob(300)
     repository.pending_blobs.add(fresh)
     with in_process_tasks(monkeypatch, run_in_task), django_capture_on_commit_callbacks(

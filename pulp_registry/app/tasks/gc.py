@@ -13,19 +13,27 @@ push makes a repository version that keeps its content alive. Garbage collection
    task by a worker, in an order that foreign keys allow (tags, then lists before the
    manifests they list, then blobs).
 
+Housekeeping of abandoned uploads also runs on its own: :func:`expire_uploads` is a periodic
+pulpcore task (scheduled by :func:`configure_upload_expiry` from the
+``REGISTRY_UPLOAD_EXPIRY`` setting) that removes upload sessions and upload files without
+activity for that long.
+
 What a manifest's age is: the time it was added to the repository (its repository membership),
 so a manifest pushed by digest a moment ago (a child of a list whose push is not finished) is
 young whatever its creation date.
 """
 
+import logging
 import re
 import time
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_guid import get_guid, set_guid
@@ -37,6 +45,7 @@ from pulpcore.plugin.models import (
     ContentArtifact,
     Repository,
     RepositoryContent,
+    TaskSchedule,
 )
 from pulpcore.plugin.tasking import dispatch, orphan_cleanup
 from pulpcore.plugin.util import get_domain
@@ -54,6 +63,8 @@ from pulp_registry.app.models import (
 )
 from pulp_registry.app.push import locked_new_version
 from pulp_registry.app.tasks.content import blobs_of, in_version
+
+log = logging.getLogger(__name__)
 
 _AGE_RE = re.compile(r"(\d+)([wdhms])")
 _AGE_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -329,11 +340,32 @@ def collect_repositories(cutoff, *, names=None, include_regular=False, keep_vers
     return results, removed
 
 
-def clean_uploads(cutoff, names=None, dry_run=False):
-    """Delete upload sessions last written before ``cutoff`` and their files.
+def _modified(path):
+    """The file's modification time as an aware datetime, or None when it does not exist."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=dt_timezone.utc)
+    except FileNotFoundError:
+        return None
 
-    Also removes files in the upload directory that belong to no session and are older than
-    both ``cutoff`` and :data:`STRAY_UPLOAD_MIN_AGE`.
+
+def clean_uploads(cutoff, names=None, dry_run=False, stray_cutoff=None):
+    """Delete upload sessions without activity since ``cutoff``, and their files.
+
+    A session's last activity is the later of its last database update and the last write to
+    its file (chunks update only the file and the size, not ``pulp_last_updated``), so an
+    upload that is still receiving data is never taken.
+
+    Also removes files in the upload directory that belong to no session (an interrupted
+    monolithic upload, or a session deleted while its chunk was written) and were last
+    written before ``stray_cutoff``.
+
+    Args:
+        cutoff: datetime; sessions idle since before it are deleted.
+        names: only sessions of the repositories with these names (strays are then kept).
+        dry_run: count, delete nothing.
+        stray_cutoff: datetime for files without a session; default the earlier of
+            ``cutoff`` and :data:`STRAY_UPLOAD_MIN_AGE` ago, because a monolithic upload in
+            progress has no session.
 
     Returns:
         tuple[int, int, int]: sessions deleted, bytes freed, stray files deleted.
@@ -344,25 +376,90 @@ def clean_uploads(cutoff, names=None, dry_run=False):
     count = freed = 0
     for session in sessions:
         path = blob_storage.upload_path(session.pk)
-        freed += path.stat().st_size if path.exists() else 0
+        modified = _modified(path)
+        if modified is not None and modified >= cutoff:
+            continue  # still receiving chunks
+        freed += path.stat().st_size if modified is not None else 0
         count += 1
         if not dry_run:
             blob_storage.discard(session.pk)
             session.delete()
     strays = 0
     if not names:
-        stray_cutoff = min(cutoff, timezone.now() - STRAY_UPLOAD_MIN_AGE).timestamp()
+        if stray_cutoff is None:
+            stray_cutoff = min(cutoff, timezone.now() - STRAY_UPLOAD_MIN_AGE)
         known = {str(pk) for pk in UploadSession.objects.values_list("pk", flat=True)}
         for path in blob_storage.upload_dir().iterdir():
             if path.name in known or not path.is_file():
                 continue
             stat = path.stat()
-            if stat.st_mtime < stray_cutoff:
+            if stat.st_mtime < stray_cutoff.timestamp():
                 strays += 1
                 freed += stat.st_size
                 if not dry_run:
                     path.unlink(missing_ok=True)
     return count, freed, strays
+
+
+UPLOAD_EXPIRY_TASK = "pulp_registry.app.tasks.gc.expire_uploads"
+UPLOAD_EXPIRY_SCHEDULE = "Remove abandoned registry uploads periodically"
+# The periodic task runs this often at most (pulpcore's worker looks at its schedules about
+# every 10 s), and at least four times per expiry period.
+_EXPIRY_CHECK_MAX_INTERVAL = timedelta(hours=1)
+
+
+def expire_uploads(max_age=None):
+    """The pulpcore task that removes abandoned uploads: upload sessions and upload files
+    without activity for ``REGISTRY_UPLOAD_EXPIRY`` seconds.
+
+    Args:
+        max_age: seconds; default the ``REGISTRY_UPLOAD_EXPIRY`` setting.
+
+    Returns:
+        dict: ``deleted_upload_sessions``, ``deleted_stray_upload_files``, ``freed_bytes``.
+    """
+    if max_age is None:
+        max_age = settings.REGISTRY_UPLOAD_EXPIRY
+    cutoff = timezone.now() - timedelta(seconds=float(max_age))
+    sessions, freed, strays = clean_uploads(cutoff, stray_cutoff=cutoff)
+    if sessions or strays:
+        log.info("removed %d abandoned upload session(s) and %d upload file(s) without a "
+                 "session (%d bytes)", sessions, strays, freed)
+    return {"deleted_upload_sessions": sessions, "deleted_stray_upload_files": strays,
+            "freed_bytes": freed}
+
+
+def upload_expiry_interval(expiry_seconds):
+    """How often the periodic removal of abandoned uploads runs for an expiry period.
+
+    Returns:
+        timedelta | None: the interval, or None when the removal is off (``0``).
+    """
+    if not expiry_seconds or expiry_seconds <= 0:
+        return None
+    return min(timedelta(seconds=float(expiry_seconds)) / 4, _EXPIRY_CHECK_MAX_INTERVAL)
+
+
+def configure_upload_expiry(using=DEFAULT_DB_ALIAS, **kwargs):
+    """Create, update or delete the task schedule of :func:`expire_uploads` to match the
+    ``REGISTRY_UPLOAD_EXPIRY`` setting.
+
+    Connected to Django's ``post_migrate`` signal, so every start of the registry (which
+    migrates) applies the current setting; pulpcore's worker dispatches scheduled tasks.
+
+    Args:
+        using: the database alias being migrated.
+        **kwargs: the rest of the signal's arguments.
+    """
+    interval = upload_expiry_interval(settings.REGISTRY_UPLOAD_EXPIRY)
+    schedules = TaskSchedule.objects.using(using)
+    if interval is None:
+        schedules.filter(task_name=UPLOAD_EXPIRY_TASK).delete()
+        return
+    schedules.update_or_create(
+        name=UPLOAD_EXPIRY_SCHEDULE,
+        defaults={"task_name": UPLOAD_EXPIRY_TASK, "dispatch_interval": interval},
+    )
 
 
 def orphan_candidates(cutoff, removed=()):
