@@ -151,6 +151,21 @@ class ManagedProcess:
         # Helpers the process left behind in its group (e.g. gunicorn workers) go too.
         self._signal_group(signal.SIGKILL)
 
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the whole process group and, for SIGKILL, wait until it is gone.
+
+        With the default SIGKILL this is a crash, not a shutdown: the process and its helpers
+        (gunicorn workers, the worker's task process) get no chance to clean up.
+
+        Args:
+            sig: The signal.
+        """
+        if self.popen is None:
+            return
+        self._signal_group(sig)
+        if sig == signal.SIGKILL:
+            self.popen.wait()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the process to stop and wait for it (killing it after ``timeout`` seconds)."""
         self.request_stop()

@@ -10,6 +10,7 @@ import errno
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -347,6 +348,42 @@ class Registry:
     def processes(self) -> List[ManagedProcess]:
         """The running server processes (API, content app, worker)."""
         return list(self._servers)
+
+    def process(self, name: str) -> ManagedProcess:
+        """Return the server process called ``name``: ``api``, ``content`` or ``worker``.
+
+        Raises:
+            LauncherError: the registry has no such process (or is not started).
+        """
+        for process in self._servers:
+            if process.name == name:
+                return process
+        raise LauncherError(f"the registry has no running process called {name!r}")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Kill one server process and its helpers (by process group), as a crash would.
+
+        Args:
+            name: ``api``, ``content`` or ``worker``.
+            sig: The signal; SIGKILL (the default) waits until the process is gone.
+        """
+        self.process(name).kill(sig)
+
+    def restart(self, name: str) -> None:
+        """Start a server process again (after :meth:`kill` or a crash) and wait until the
+        registry answers again.
+
+        Args:
+            name: ``api``, ``content`` or ``worker``.
+
+        Raises:
+            LauncherError: it did not come back within the start-up timeout.
+        """
+        process = self.process(name)
+        if process.alive():
+            process.stop()
+        process.start()
+        self._wait_ready()
 
     def __enter__(self) -> "Registry":
         return self.start()
