@@ -290,3 +290,38 @@ def test_version_content_stays_consistent(pusher):
     assert sorted(Tag.objects.filter(pk__in=version.content_ids_subquery())
                   .values_list("name", flat=True)) == ["a", "b", "c"]
     assert uuid.UUID(str(version.pk)) == serving.resolve("speed/repo").version_pk
+
+
+def test_a_tagged_manifest_push_makes_at_most_two_savepoints(pusher):
+    pusher.push_image("speed/repo", "first")
+    manifest = _manifest_of(pusher, "first")
+    with CaptureQueriesContext(connection) as captured:
+        _tag(pusher, "second", manifest)
+    savepoints = [q["sql"] for q in captured.captured_queries
+                  if q["sql"].startswith("SAVEPOINT")]
+    # One around the new tag's rows, one around the version: pulpcore's nested blocks make none.
+    assert len(savepoints) <= 2, savepoints
+    assert len(captured.captured_queries) <= 42
+
+
+def test_an_error_inside_a_savepoint_free_version_rolls_everything_back(pusher, monkeypatch):
+    from django.db import transaction
+
+    pusher.push_image("speed/repo", "first")
+    repository = RegistryPushRepository.objects.get(name="speed/repo")
+    before = (repository.latest_version().number, Tag.objects.count())
+
+    def broken_counts(self):
+        raise RuntimeError("counting failed")
+
+    monkeypatch.setattr(RepositoryVersion, "_compute_counts", broken_counts)
+    manifest = Tag.objects.get(name="first").tagged_manifest
+    with pytest.raises(RuntimeError, match="counting failed"):
+        with transaction.atomic():
+            push.add_manifest(repository, manifest, tag_name="second")
+    repository = RegistryPushRepository.objects.get(name="speed/repo")
+    assert (repository.latest_version().number, Tag.objects.count()) == before
+    assert not RepositoryVersion.objects.filter(repository=repository, complete=False).exists()
+    # The connection makes savepoints again afterwards.
+    assert connection.features.uses_savepoints
+
