@@ -132,7 +132,7 @@ def locked_new_version(repository, savepoints=True):
     with transaction.atomic(savepoint=savepoints):
         # The locking query also reads next_version, which may have moved while we waited.
         repository.next_version = (
-            Repository.objects
+            Repository.objects.select_for_update()
             .filter(pk=repository.pk)
             .values_list("next_version", flat=True)
             .get()
