@@ -121,15 +121,33 @@ def read_pieces(read, length, piece_size=READ_SIZE):
         yield data
 
 
+def declared_length(request):
+    """The request's Content-Length as a number, or None when it has none.
+
+    Raises:
+        ValueError: the header is not a non-negative decimal number.
+    """
+    length = request.META.get("CONTENT_LENGTH")
+    if length in (None, ""):
+        return None
+    if not (length.isascii() and length.isdigit()):
+        raise ValueError(f"Content-Length is not a number: {length!r}")
+    return int(length)
+
+
 def request_chunks(request):
     """Yield the request body in pieces, whether it has a Content-Length or is chunked.
 
     Django reads nothing of a body without Content-Length (``Transfer-Encoding: chunked``, as
-    podman and buildah send), so such a body is read from the WSGI input until it ends.
+    podman and buildah send), so such a body is read from the WSGI input until it ends. A
+    Content-Length that is not a number yields nothing (views refuse such requests).
     """
-    length = request.META.get("CONTENT_LENGTH")
-    if length not in (None, ""):
-        yield from read_pieces(request.read, int(length))
+    try:
+        length = declared_length(request)
+    except ValueError:
+        return
+    if length is not None:
+        yield from read_pieces(request.read, length)
         return
     stream = request.META.get("wsgi.input")
     if stream is None or "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
