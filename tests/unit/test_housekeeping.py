@@ -7,12 +7,14 @@ outage is tested in tests/functional/test_faults.py.
 """
 
 import base64
+import io
 import json
 import os
 import time
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
@@ -181,3 +183,28 @@ def test_migrations_schedule_the_expiry_task():
     # pytest-django migrated the test database, which fires post_migrate.
     schedule = TaskSchedule.objects.get(task_name=gc.UPLOAD_EXPIRY_TASK)
     assert schedule.name == gc.UPLOAD_EXPIRY_SCHEDULE
+
+
+def test_gc_uploads_only_removes_abandoned_uploads_and_nothing_else(basic_v2, settings):
+    baseline = _disk_usage(blob_storage.upload_dir())
+    location, session = _open_upload(basic_v2, b"z" * 4096)
+    _age(blob_storage.upload_path(session.pk), 7200)
+    UploadSession.objects.filter(pk=session.pk).update(
+        pulp_last_updated=timezone.now() - timedelta(hours=2)
+    )
+    settings.REGISTRY_UPLOAD_EXPIRY = 86400  # the setting would keep it; --older-than wins
+
+    dry = io.StringIO()
+    call_command("registry-gc", "--uploads-only", "--older-than", "1h", "--dry-run", "--json",
+                 stdout=dry, stderr=io.StringIO())
+    assert json.loads(dry.getvalue())["deleted_upload_sessions"] == 1
+    assert UploadSession.objects.filter(pk=session.pk).exists()
+
+    out = io.StringIO()
+    call_command("registry-gc", "--uploads-only", "--older-than", "1h", "--json", stdout=out,
+                 stderr=io.StringIO())
+    result = json.loads(out.getvalue())
+    assert result["deleted_upload_sessions"] == 1
+    assert result["freed_bytes"] == 4096
+    assert _error(basic_v2.get(location))["code"] == "BLOB_UPLOAD_UNKNOWN"
+    assert _disk_usage(blob_storage.upload_dir()) == baseline

@@ -408,12 +408,13 @@ UPLOAD_EXPIRY_SCHEDULE = "Remove abandoned registry uploads periodically"
 _EXPIRY_CHECK_MAX_INTERVAL = timedelta(hours=1)
 
 
-def expire_uploads(max_age=None):
+def expire_uploads(max_age=None, dry_run=False):
     """The pulpcore task that removes abandoned uploads: upload sessions and upload files
     without activity for ``REGISTRY_UPLOAD_EXPIRY`` seconds.
 
     Args:
         max_age: seconds; default the ``REGISTRY_UPLOAD_EXPIRY`` setting.
+        dry_run: count, delete nothing.
 
     Returns:
         dict: ``deleted_upload_sessions``, ``deleted_stray_upload_files``, ``freed_bytes``.
@@ -421,8 +422,8 @@ def expire_uploads(max_age=None):
     if max_age is None:
         max_age = settings.REGISTRY_UPLOAD_EXPIRY
     cutoff = timezone.now() - timedelta(seconds=float(max_age))
-    sessions, freed, strays = clean_uploads(cutoff, stray_cutoff=cutoff)
-    if sessions or strays:
+    sessions, freed, strays = clean_uploads(cutoff, stray_cutoff=cutoff, dry_run=dry_run)
+    if (sessions or strays) and not dry_run:
         log.info("removed %d abandoned upload session(s) and %d upload file(s) without a "
                  "session (%d bytes)", sessions, strays, freed)
     return {"deleted_upload_sessions": sessions, "deleted_stray_upload_files": strays,

@@ -1,5 +1,8 @@
 """``pulpcore-manager registry-gc``: remove untagged manifests and reclaim disk space."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.utils import timezone
 
 from pulp_registry.app.management.base import RegistryCommand, fail, human_bytes
@@ -21,11 +24,18 @@ class Command(RegistryCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--older-than",
-            default="7d",
+            default=None,
             metavar="AGE",
             help="Only remove content added to its repository (or orphaned content touched) "
             "longer ago than AGE: a number and a unit w, d, h, m or s, e.g. 7d, 12h, 1d12h, "
-            "0s (default: 7d).",
+            "0s (default: 7d; with --uploads-only, the REGISTRY_UPLOAD_EXPIRY setting).",
+        )
+        parser.add_argument(
+            "--uploads-only",
+            action="store_true",
+            help="Only remove abandoned uploads: upload sessions and upload files (including "
+            "those of interrupted monolithic uploads) without activity for --older-than. "
+            "The worker does this periodically on its own (REGISTRY_UPLOAD_EXPIRY).",
         )
         parser.add_argument(
             "--dry-run",
@@ -69,7 +79,11 @@ class Command(RegistryCommand):
         )
 
     def run(self, older_than, dry_run, keep_versions, keep_all_versions, include_regular,
-            names, timeout, **options):
+            names, timeout, uploads_only, **options):
+        if uploads_only:
+            self._expire_uploads(older_than, dry_run)
+            return
+        older_than = older_than or "7d"
         try:
             age = gc.parse_age(older_than)
         except ValueError as error:
@@ -112,4 +126,30 @@ class Command(RegistryCommand):
             f"  files {would}deleted: {report.orphan_artifacts}\n"
             f"  disk space {would}freed: {report.freed_bytes} bytes "
             f"({human_bytes(report.freed_bytes)})"
+        )
+
+    def _expire_uploads(self, older_than, dry_run):
+        if older_than is None:
+            age = timedelta(seconds=settings.REGISTRY_UPLOAD_EXPIRY)
+        else:
+            try:
+                age = gc.parse_age(older_than)
+            except ValueError as error:
+                fail(str(error))
+        self.progress(
+            f"registry-gc --uploads-only{' (dry run)' if dry_run else ''}: uploads without "
+            f"activity for {int(age.total_seconds())} s are abandoned"
+        )
+        result = gc.expire_uploads(age.total_seconds(), dry_run=dry_run)
+        if self._json:
+            self.emit_json(dict(result, dry_run=dry_run))
+            return
+        would = "would be " if dry_run else ""
+        self.stdout.write(
+            f"Summary{' (dry run, nothing changed)' if dry_run else ''}:\n"
+            f"  upload sessions {would}deleted: {result['deleted_upload_sessions']}\n"
+            f"  upload files without a session {would}deleted: "
+            f"{result['deleted_stray_upload_files']}\n"
+            f"  disk space {would}freed: {result['freed_bytes']} bytes "
+            f"({human_bytes(result['freed_bytes'])})"
         )
