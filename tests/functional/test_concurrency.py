@@ -332,6 +332,32 @@ def test_pushes_to_one_tag(registry, clients, check_consistency):
     assert not report["problems"], report["problems"]
 
 
+@pytest.mark.parametrize("spread", ["one name", "one name per client"])
+def test_one_image_pushed_by_every_client_at_once(registry, clients, check_consistency, spread):
+    """Identical blobs, manifest and tag stored by many requests at one moment: each row is
+    created once and every request gets it."""
+    for round_number in range(ROUNDS):
+        image = Image()
+        names = [
+            f"{PREFIX}/identical-{round_number}"
+            + ("" if spread == "one name" else f"-{n}")
+            for n in range(CLIENTS)
+        ]
+        pushers = [clients(1, name)[0] for name in names]
+        responses = run_together(
+            [lambda c=c, name=name: image.push(c, name, "v") for c, name in zip(pushers, names)]
+        )
+        assert [r.status_code for r in responses] == [201] * CLIENTS, [r.text for r in responses]
+        assert {r.headers["Docker-Content-Digest"] for r in responses} == {image.digest}
+        reader = clients(1)[0]
+        for name in set(names):
+            assert tags_of(reader, name) == ["v"]
+            response = reader.get(f"/v2/{name}/manifests/v", headers={"Accept": "*/*"})
+            assert response.status_code == 200
+            assert response.content == image.manifest
+            assert_blobs_served(reader, name, image)
+
+
 @pytest.mark.parametrize("racers", [2, CLIENTS])
 def test_first_pushes_racing_to_create_a_name(registry, clients, check_consistency, racers):
     for round_number in range(ROUNDS):
