@@ -20,6 +20,9 @@ REGISTRY_BASIC_AUTH_CACHE_SECONDS = 60
 REGISTRY_MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 # Largest page of tags or catalog entries returned at once.
 REGISTRY_MAX_PAGE_SIZE = 10000
+# Largest blob accepted on push, in bytes (the sum of an upload's chunks); None: no limit.
+# Pushes past it are answered 413 BLOB_UPLOAD_INVALID.
+REGISTRY_MAX_BLOB_SIZE = None
 # Seconds without activity after which an unfinished blob upload (its session and file) is
 # abandoned and removed by a periodic task of the worker; 0 turns the periodic removal off.
 REGISTRY_UPLOAD_EXPIRY = 24 * 60 * 60

@@ -49,6 +49,19 @@ class BlobUploadInvalid(RegistryError):
     code, status, message = "BLOB_UPLOAD_INVALID", 400, "blob upload invalid"
 
 
+class BlobTooLarge(BlobUploadInvalid):
+    """An upload that would grow past ``REGISTRY_MAX_BLOB_SIZE``.
+
+    413 Payload Too Large is HTTP's status for a request body larger than the server accepts;
+    the spec has no code of its own for it, and BLOB_UPLOAD_INVALID ("the blob upload
+    encountered an error and can no longer proceed") is the code for an upload that cannot go
+    on. The chunk is refused; the upload keeps what it held before.
+    """
+
+    status = 413
+    message = "blob too large"
+
+
 class BlobUploadUnknown(RegistryError):
     code, status, message = "BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry"
 

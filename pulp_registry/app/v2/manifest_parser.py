@@ -27,7 +27,8 @@ _DESCRIPTOR = {
     "properties": {
         "mediaType": _MEDIA_TYPE,
         "digest": _DIGEST,
-        "size": {"type": "integer", "minimum": 0},
+        # Sizes are stored in 64-bit columns.
+        "size": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
         "urls": {"type": "array", "items": {"type": "string"}},
         "annotations": _ANNOTATIONS,
         "artifactType": _MEDIA_TYPE,
@@ -180,11 +181,14 @@ def parse_manifest(data, content_type, digest_algorithm="sha256"):
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
         raise ManifestInvalid({"reason": f"not valid JSON: {error}"})
+    except RecursionError:
+        raise ManifestInvalid({"reason": "not valid JSON: nested too deeply"})
     if not isinstance(document, dict):
         raise ManifestInvalid({"reason": "a manifest must be a JSON object"})
+    _check_strings(document)
     content_type = (content_type or "").split(";", 1)[0].strip()
     media_type = document.get("mediaType") or content_type
-    if media_type not in _VALIDATORS:
+    if not isinstance(media_type, str) or media_type not in _VALIDATORS:
         if document.get("schemaVersion") == 1:
             reason = "Docker schema 1 manifests are not supported"
         else:
@@ -220,6 +224,26 @@ def parse_manifest(data, content_type, digest_algorithm="sha256"):
         parsed.config = Descriptor.from_json(document["config"])
         parsed.layers = [Descriptor.from_json(d) for d in document["layers"]]
     return parsed
+
+
+def _check_strings(document):
+    """Refuse strings that cannot be stored as text: NUL characters (PostgreSQL refuses them)
+    and lone UTF-16 surrogates (``"\\ud800"``, valid JSON syntax but not Unicode text)."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise ManifestInvalid({"reason": "a string holds a NUL character"})
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ManifestInvalid({"reason": "a string holds a lone UTF-16 surrogate"})
 
 
 def _all_descriptors(document):

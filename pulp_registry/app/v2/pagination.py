@@ -21,13 +21,10 @@ def page_params(request):
     if raw in (None, ""):
         limit = maximum
     else:
-        try:
-            limit = int(raw)
-        except ValueError:
+        # Only plain decimal digits: int() would also take " 5", "1_0" or other scripts' digits.
+        if not (raw.isascii() and raw.isdigit()):
             raise PaginationInvalid({"n": raw})
-        if limit < 0:
-            raise PaginationInvalid({"n": raw})
-        limit = min(limit, maximum)
+        limit = min(int(raw), maximum)
     return limit, request.GET.get("last") or None
 
 

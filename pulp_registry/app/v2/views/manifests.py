@@ -22,6 +22,7 @@ from pulp_registry.app.v2.views.base import (
     push_served,
     served_or_404,
 )
+from pulp_registry.app.v2.views.uploads import body_length
 
 
 def _check_reference(reference):
@@ -45,9 +46,9 @@ def _accepted_types(request):
 
 def _read_body(request):
     limit = int(settings.REGISTRY_MAX_MANIFEST_SIZE)
-    length = request.META.get("CONTENT_LENGTH")
-    if length not in (None, "") and int(length) > limit:
-        raise ManifestTooLarge({"size": int(length), "limit": limit})
+    length = body_length(request)
+    if length is not None and length > limit:
+        raise ManifestTooLarge({"size": length, "limit": limit})
     data = bytearray()
     for chunk in blob_storage.request_chunks(request):
         data += chunk
@@ -98,7 +99,9 @@ class ManifestView(RegistryView):
 
     def put(self, request, name, reference):
         algorithm = _check_reference(reference)
-        served = push_served(request, name)
+        # The manifest is checked before push_served, which creates the repository of a
+        # first push: a refused manifest must leave nothing behind.
+        authorize(request, name, "pull", "push")
         data = _read_body(request)
         parsed = parse_manifest(
             data, request.META.get("CONTENT_TYPE"), digest_algorithm=algorithm or "sha256"
@@ -108,6 +111,7 @@ class ManifestView(RegistryView):
                 {"reference": reference, "computed": parsed.digest},
                 message="the manifest's digest does not match the reference it was pushed to",
             )
+        served = push_served(request, name)
         blobs, children = resolve_references(parsed, served)
         # One transaction: each commit costs a disk flush, more than the rest of the request.
         with transaction.atomic():

@@ -1,9 +1,11 @@
 """Blob uploads: ``POST /v2/<name>/blobs/uploads/`` (open, monolithic, mount) and
 ``GET``/``PATCH``/``PUT``/``DELETE /v2/<name>/blobs/uploads/<uuid>``."""
 
+import os
 import re
 import uuid
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
@@ -16,17 +18,19 @@ from pulp_registry.app.models import (
     RegistryPushRepository,
     UploadSession,
 )
-from pulp_registry.app.v2.auth import identify
+from pulp_registry.app.v2.auth import authorize, identify
 from pulp_registry.app.v2.errors import (
+    BlobTooLarge,
     BlobUploadUnknown,
     DigestInvalid,
     RangeInvalid,
+    RegistryError,
     SizeInvalid,
 )
 from pulp_registry.app.v2.names import NAME_RE, parse_digest
 from pulp_registry.app.v2.views.base import RegistryView, empty_response, push_repository
 
-_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(\d+|\*))?$")
 # How many candidate repositories an automatic mount (no usable ``from``) looks at.
 _AUTO_MOUNT_CANDIDATES = 20
 
@@ -69,6 +73,66 @@ def _verify_and_store(received, digest, algorithm):
     return blob_storage.store_blob(received, digest)
 
 
+def body_length(request):
+    """The request's Content-Length (None when it has none).
+
+    Raises:
+        SizeInvalid: the Content-Length is not a non-negative decimal number.
+    """
+    try:
+        return blob_storage.declared_length(request)
+    except ValueError:
+        raise SizeInvalid(
+            {"Content-Length": request.META.get("CONTENT_LENGTH")},
+            message="Content-Length is not a number",
+        )
+
+
+def max_blob_size():
+    """``REGISTRY_MAX_BLOB_SIZE`` in bytes, or None when blobs may be of any size."""
+    limit = getattr(settings, "REGISTRY_MAX_BLOB_SIZE", None)
+    return int(limit) if limit else None
+
+
+def _refuse_over_limit(size):
+    limit = max_blob_size()
+    if limit is not None and size > limit:
+        raise BlobTooLarge({"size_at_least": size, "limit": limit})
+
+
+def _within_limit(chunks, offset):
+    """Pass the chunks on while the upload stays within the size limit."""
+    size = offset
+    for chunk in chunks:
+        size += len(chunk)
+        _refuse_over_limit(size)
+        yield chunk
+
+
+def _receive_body(request, session_id, offset):
+    """Append the request body to an upload file at ``offset``.
+
+    The body must match its Content-Length and keep the upload within the size limit; if it
+    does not, the file is cut back to ``offset``, so a refused chunk leaves nothing behind.
+    """
+    length = body_length(request)
+    if length is not None:
+        _refuse_over_limit(offset + length)
+    chunks = _within_limit(blob_storage.request_chunks(request), offset)
+    try:
+        received = blob_storage.append(session_id, offset, chunks)
+        if length is not None and received.size - offset != length:
+            raise SizeInvalid({"expected": length, "received": received.size - offset})
+    except RegistryError:
+        blob_storage.discard_running(session_id)
+        try:
+            os.truncate(blob_storage.upload_path(session_id), offset)
+        except FileNotFoundError:
+            pass
+        raise
+    return received
+
+
 def _chunk_start(request, current_size):
     """Check ``Content-Range``/``Content-Length`` of a chunk against the upload's size."""
     header = request.META.get("HTTP_CONTENT_RANGE")
@@ -80,14 +144,15 @@ def _chunk_start(request, current_size):
             {"Content-Range": header}, headers={"Range": _range_header(current_size)}
         )
     start, end = int(match.group(1)), int(match.group(2))
-    if start != current_size or end < start:
+    total = match.group(3)
+    if start != current_size or end < start or (total not in (None, "*") and end >= int(total)):
         raise RangeInvalid(
             {"Content-Range": header, "expected_start": current_size},
             message="chunk does not start where the upload stands",
             headers={"Range": _range_header(current_size)},
         )
-    length = request.META.get("CONTENT_LENGTH")
-    if length not in (None, "") and int(length) != end - start + 1:
+    length = body_length(request)
+    if length is not None and length != end - start + 1:
         raise RangeInvalid(
             {"Content-Range": header, "Content-Length": length},
             message="Content-Length does not match Content-Range",
@@ -98,10 +163,7 @@ def _chunk_start(request, current_size):
 def _receive(request, session):
     """Append the request body to a session's file; refuse a concurrent or short write."""
     offset = session.size
-    received = blob_storage.append(session.pk, offset, blob_storage.request_chunks(request))
-    length = request.META.get("CONTENT_LENGTH")
-    if length not in (None, "") and received.size - offset != int(length):
-        raise SizeInvalid({"expected": int(length), "received": received.size - offset})
+    received = _receive_body(request, session.pk, offset)
     updated = UploadSession.objects.filter(pk=session.pk, size=offset).update(
         size=received.size, digests=received.digests
     )
@@ -119,6 +181,11 @@ class UploadStartView(RegistryView):
     """Open an upload session, upload a whole blob at once, or mount one."""
 
     def post(self, request, name):
+        authorize(request, name, "pull", "push")
+        # Bad input is refused before push_repository, which creates the repository of a
+        # first push.
+        expected = _expected_digest(request) if "digest" in request.GET else None
+        body_length(request)
         repository = push_repository(request, name)
         mount = request.GET.get("mount")
         if mount:
@@ -126,15 +193,15 @@ class UploadStartView(RegistryView):
             if blob is not None:
                 push.link_uploaded_blob(repository, blob)
                 return _blob_created(name, mount)
-        if "digest" in request.GET:
-            digest, algorithm = _expected_digest(request)
+        if expected is not None:
+            digest, algorithm = expected
             session_id = uuid.uuid4()
-            received = blob_storage.append(session_id, 0, blob_storage.request_chunks(request))
+            try:
+                received = _receive_body(request, session_id, 0)
+            except RegistryError:
+                blob_storage.discard(session_id)
+                raise
             blob_storage.discard_running(session_id)
-            length = request.META.get("CONTENT_LENGTH")
-            if length not in (None, "") and int(length) != received.size:
-                received.path.unlink(missing_ok=True)
-                raise SizeInvalid({"expected": int(length), "received": received.size})
             with transaction.atomic():
                 blob = _verify_and_store(received, digest, algorithm)
                 push.link_uploaded_blob(repository, blob)
@@ -211,7 +278,7 @@ class UploadView(RegistryView):
     def put(self, request, name, session_id):
         repository, session = self._session(request, name, session_id)
         digest, algorithm = _expected_digest(request)
-        has_body = request.META.get("CONTENT_LENGTH") not in (None, "", "0") or (
+        has_body = (body_length(request) or 0) > 0 or (
             "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
         )
         if has_body:
