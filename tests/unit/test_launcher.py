@@ -30,7 +30,7 @@ def test_test_database_works(django_user_model):
 
 
 def test_test_settings_are_loaded(test_settings_path):
-    assert settings.ALLOWED_CONTENT_CHECKSUMS == ["sha256", "sha512"]
+    assert settings.ALLOWED_CONTENT_CHECKSUMS == ["sha256"]
     assert settings.MEDIA_ROOT.startswith(str(test_settings_path.parent))
 
 
