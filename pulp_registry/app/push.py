@@ -13,6 +13,7 @@ from pulpcore.plugin.models import Content, Repository
 from pulpcore.plugin.util import assign_role, get_domain
 
 from pulp_registry.app import serving
+from pulp_registry.app.media_types import LIST_TYPES
 from pulp_registry.app.models import (
     Blob,
     Manifest,
@@ -21,6 +22,7 @@ from pulp_registry.app.models import (
     RegistryPushRepository,
     Tag,
 )
+from pulp_registry.app.v2.errors import ManifestBlobUnknown
 from pulp_registry.app.v2.names import namespace_of
 
 
@@ -177,7 +179,7 @@ def manifest_content(manifest):
     return [manifest.pk, *blob_ids]
 
 
-def add_manifest(repository, manifest, tag_name=None, blob_ids=None):
+def add_manifest(repository, manifest, tag_name=None, blob_ids=None, child_ids=None):
     """Add a pushed manifest (and a tag pointing at it) in a new version of a push repository.
 
     The manifest's blobs stay linked to a push repository as uploaded blobs: dropping those
@@ -190,9 +192,14 @@ def add_manifest(repository, manifest, tag_name=None, blob_ids=None):
         tag_name: the tag to point at it, if any.
         blob_ids: primary keys of its config and layer blobs when the caller knows them
             (saves a query); looked up otherwise.
+        child_ids: primary keys of the child manifests of a list or index when the caller
+            knows them; looked up otherwise.
 
     Returns:
         RepositoryVersion | None: the new version, or None when nothing changed.
+
+    Raises:
+        ManifestBlobUnknown: a child manifest is no longer in the repository.
     """
     if blob_ids is None:
         content_ids = manifest_content(manifest)
@@ -200,9 +207,31 @@ def add_manifest(repository, manifest, tag_name=None, blob_ids=None):
         content_ids = [manifest.pk, *blob_ids]
     if tag_name is not None:
         content_ids.append(get_or_create_tag(tag_name, manifest).pk)
+    if child_ids is None and manifest.media_type in LIST_TYPES:
+        child_ids = list(manifest.child_links.values_list("manifest_id", flat=True))
     with locked_new_version(repository, savepoints=False) as version:
+        if child_ids:
+            _check_children_present(version, child_ids)
         version.add_content(Content.objects.filter(pk__in=content_ids))
     return version if version.complete else None
+
+
+def _check_children_present(version, child_ids):
+    """Refuse a list whose children left the repository after the caller looked them up.
+
+    The caller checked its references before taking the repository's lock; a concurrent
+    delete may have removed a child since. Under the lock the new version starts from the
+    latest one, so what it holds is what the list will be served with. (Blobs need no such
+    check: they are added together with the manifest.)
+    """
+    missing = set(child_ids) - set(version.content_ids)
+    if missing:
+        digests = sorted(Manifest.objects.filter(pk__in=missing).values_list("digest", flat=True))
+        raise ManifestBlobUnknown(
+            {"digests": digests},
+            message="a manifest the list references was removed from the repository "
+            "while the list was pushed",
+        )
 
 
 def remove_content(repository, content_ids):

@@ -28,6 +28,8 @@ ROUNDS = 3
 # Every name this module pushes to starts with this, so the consistency check looks at the
 # module's own repositories only (the session's registry is shared with other modules).
 PREFIX = f"conc{uuid.uuid4().hex[:8]}"
+# Part of every name that tests delete from; see CONSISTENCY_SCRIPT.
+DELETES = "-del-"
 
 
 # --- clients ------------------------------------------------------------------------------------
@@ -178,6 +180,7 @@ from pulp_registry.app.models import (
 )
 
 PREFIX = %(prefix)r
+DELETES = %(deletes)r
 problems = []
 report = {"problems": problems, "repositories": {}}
 for repository in RegistryPushRepository.objects.filter(name__startswith=PREFIX):
@@ -192,6 +195,7 @@ for repository in RegistryPushRepository.objects.filter(name__startswith=PREFIX)
     incomplete = [version.number for version in versions if not version.complete]
     if incomplete:
         problems.append(f"{name}: incomplete versions {incomplete}")
+    previous_ids = set()
     for version in versions:
         where = f"{name} v{version.number}"
         in_array = set(version.content_ids)
@@ -220,7 +224,11 @@ for repository in RegistryPushRepository.objects.filter(name__startswith=PREFIX)
         missing_tagged = {m for _, m in tags} - in_array
         if missing_tagged:
             problems.append(f"{where}: tags point at manifests not in the version")
-        manifests = Manifest.objects.filter(pk__in=in_array)
+        # Deleting a blob or child manifest that a manifest uses is allowed (as in
+        # Distribution), so in names with deletions only what each version added must be whole:
+        # a push must never be acknowledged on a reference that was already gone.
+        checked = in_array if DELETES not in name else in_array - previous_ids
+        manifests = Manifest.objects.filter(pk__in=checked)
         needed = set(
             ManifestBlob.objects.filter(manifest__in=manifests).values_list("blob_id", flat=True)
         ) | {b for b in manifests.values_list("config_blob_id", flat=True) if b}
@@ -233,6 +241,7 @@ for repository in RegistryPushRepository.objects.filter(name__startswith=PREFIX)
         )
         if children - in_array:
             problems.append(f"{where}: lists whose children are not in the version")
+        previous_ids = in_array
         if version == versions[-1]:
             report["repositories"][name]["tags"] = sorted(names)
     distributions = RegistryDistribution.objects.filter(base_path=name).count()
@@ -262,7 +271,7 @@ def consistency(registry):
         name, its number of versions and the tag names of its latest version.
     """
     result = registry.manage(
-        "shell", "-c", CONSISTENCY_SCRIPT % {"prefix": PREFIX}, timeout=300
+        "shell", "-c", CONSISTENCY_SCRIPT % {"prefix": PREFIX, "deletes": DELETES}, timeout=300
     )
     line = [line for line in result.stdout.splitlines() if line.startswith("CONSISTENCY ")][-1]
     return json.loads(line[len("CONSISTENCY "):])
@@ -411,17 +420,11 @@ def test_mount_racing_a_delete_of_its_source(registry, clients, check_consistenc
     upload session that takes the blob."""
     outcomes = set()
     for round_number in range(ROUNDS * 2):
-        source = f"{PREFIX}/mount-src-{deleted}-{round_number}"
+        source = f"{PREFIX}/mount{DELETES}{deleted}-{round_number}"
         target = f"{PREFIX}/mount-dst-{deleted}-{round_number}"
         image = Image()
         setup = clients(1, source)[0]
-        if deleted == "blob":
-            # Only uploaded: deleting a blob that a manifest in the version uses is allowed
-            # (as in Distribution) and leaves that manifest unpullable, on purpose.
-            uploaded = setup.upload_blob(source, image.layer, image.layer_digest)
-            assert uploaded.status_code == 201
-        else:
-            assert image.push(setup, source, "v").status_code == 201
+        assert image.push(setup, source, "v").status_code == 201
         mounter = clients(1, target)[0]
         mounter.fetch_push_token(source)  # pull on the source, for the mount's `from`
         # The mount's token must name both repositories, as clients ask for it.
@@ -445,7 +448,7 @@ def test_mount_racing_a_delete_of_its_source(registry, clients, check_consistenc
             answers = []
             if deleted in ("manifest", "both"):
                 answers.append(deleter.delete(f"/v2/{source}/manifests/{image.digest}"))
-            if deleted in ("blob", "both"):  # after the manifest: no manifest loses a blob
+            if deleted in ("blob", "both"):
                 answers.append(deleter.delete(f"/v2/{source}/blobs/{image.layer_digest}"))
             return answers
 
@@ -471,3 +474,37 @@ def test_mount_racing_a_delete_of_its_source(registry, clients, check_consistenc
             target, "mounted", image.manifest, images.OCI_MANIFEST
         ).status_code == 201
     print(f"mount outcomes with {deleted} deleted: {sorted(outcomes)}")
+
+
+def test_list_push_racing_a_delete_of_its_child(registry, clients, check_consistency):
+    """An index pushed while its child manifest is deleted is either refused (the child is
+    gone) or stored with the child still there: never acknowledged on a child already removed
+    (the consistency check looks at the version that added the index)."""
+    outcomes = []
+    for round_number in range(ROUNDS * 2):
+        name = f"{PREFIX}/list{DELETES}{round_number}"
+        setup, pusher, deleter = clients(3, name)
+        child = Image()
+        assert child.push(setup, name, "child").status_code == 201
+        index = images.make_index(
+            [
+                {
+                    "mediaType": images.OCI_MANIFEST,
+                    "digest": child.digest,
+                    "size": len(child.manifest),
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                }
+            ]
+        )
+        pushed, deleted = run_together(
+            [
+                lambda: pusher.put_manifest(name, "list", index, images.OCI_INDEX),
+                lambda: deleter.delete(f"/v2/{name}/manifests/{child.digest}"),
+            ]
+        )
+        assert deleted.status_code == 202, deleted.text
+        assert pushed.status_code in (201, 400), pushed.text
+        if pushed.status_code == 400:
+            assert pushed.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
+        outcomes.append(pushed.status_code)
+    print(f"index pushes racing the deletion of their child: {outcomes}")
