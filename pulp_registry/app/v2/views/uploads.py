@@ -281,8 +281,9 @@ class UploadView(RegistryView):
         has_body = (body_length(request) or 0) > 0 or (
             "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
         )
+        # A Content-Range is checked even without a body: a range names at least one byte.
+        _chunk_start(request, session.size)
         if has_body:
-            _chunk_start(request, session.size)
             received = _receive(request, session)
         else:
             received = blob_storage.Received(
