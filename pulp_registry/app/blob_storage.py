@@ -152,11 +152,21 @@ def request_chunks(request):
     stream = request.META.get("wsgi.input")
     if stream is None or "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
         return  # neither a length nor chunked encoding: the request has no body
+    if getattr(request, "_registry_body_broken", False):
+        return  # its framing already failed once; what follows is not a body
     while True:
-        data = stream.read(READ_SIZE)
+        try:
+            data = stream.read(READ_SIZE)
+        except Exception as error:  # the server's parser refused the chunked framing
+            request._registry_body_broken = True
+            raise MalformedBody(f"the chunked request body is malformed: {error}") from error
         if not data:
             return
         yield data
+
+
+class MalformedBody(Exception):
+    """The request body's chunked framing is broken (views answer it with a 400)."""
 
 
 class Received:
