@@ -166,6 +166,7 @@ class Registry:
         self.secrets_dir = self.data_dir / "secrets"
         self.keys_dir = self.data_dir / "keys"
         self.admin_password_file = self.data_dir / "admin-password"
+        self.worker_pid_file = self.data_dir / "worker.pid"
         self.env: Optional[dict] = None
         self.database: Optional[DatabaseParams] = None
 
@@ -373,6 +374,11 @@ class Registry:
         """Start a server process again (after :meth:`kill` or a crash) and wait until the
         registry answers again.
 
+        A running process is stopped cleanly first. What a crashed one left behind goes:
+        its helper processes, and for the worker its record in the database, so that the
+        task it was running is failed and its repositories are free at once (pulpcore
+        itself notices a vanished worker only many heartbeats later).
+
         Args:
             name: ``api``, ``content`` or ``worker``.
 
@@ -382,7 +388,13 @@ class Registry:
         process = self.process(name)
         if process.alive():
             process.stop()
+        else:
+            process.kill()  # helpers a crashed process left in its group
+            if name == "worker":
+                self._forget_dead_workers([process.pid])
         process.start()
+        if name == "worker":
+            self._record_worker_pid(process.pid)
         self._wait_ready()
 
     def __enter__(self) -> "Registry":
@@ -527,6 +539,52 @@ class Registry:
                 details=excerpt,
             )
 
+    def _record_worker_pid(self, pid: int) -> None:
+        self.worker_pid_file.write_text(f"{pid}\n")
+
+    def _previous_worker_pids(self) -> List[int]:
+        """The worker of the previous run on this data directory (dead: we hold the lock)."""
+        try:
+            return [int(self.worker_pid_file.read_text().strip())]
+        except (OSError, ValueError):
+            return []
+
+    def _worker_names(self, pids: List[int]) -> List[str]:
+        template = str(self.extra_settings.get("WORKER_NAME_TEMPLATE", "{pid}@{hostname}"))
+        return [
+            template.format(pid=pid, hostname=socket.gethostname(), fqdn=socket.getfqdn())
+            for pid in pids
+        ]
+
+    def _forget_dead_workers(self, pids: List[int]) -> None:
+        """Delete the database records of pulpcore workers that are known to be dead.
+
+        A worker that is killed keeps its claim on the task it was running until pulpcore
+        finds it missing (many heartbeats later); meanwhile the task stays "running" and
+        holds its repositories, so retries wait. Releasing the claim lets the next worker
+        fail the task ("Worker has gone missing") and free its resources right away. Only
+        workers this launcher started, by process id, are forgotten.
+        """
+        names = self._worker_names([pid for pid in pids if pid])
+        if not names or self.database is None:
+            return
+        import psycopg
+
+        try:
+            with psycopg.connect(**self.database.libpq(), connect_timeout=5) as conn:
+                dead = [row[0] for row in conn.execute(
+                    "SELECT pulp_id FROM core_appstatus WHERE app_type = 'worker' "
+                    "AND name = ANY(%s)", [names]
+                )]
+                if dead:
+                    conn.execute("UPDATE core_task SET app_lock_id = NULL "
+                                 "WHERE app_lock_id = ANY(%s)", [dead])
+                    conn.execute("DELETE FROM core_appstatus WHERE pulp_id = ANY(%s)", [dead])
+                    self.notify(f"released the tasks of {len(dead)} worker(s) that died")
+        except psycopg.Error as error:
+            # pulpcore cleans the records up itself later; only the speed of recovery suffers.
+            self.notify(f"could not release the tasks of dead workers: {error}")
+
     def _start_servers(self) -> None:
         api_bind = f"{url_host(self.host)}:{self.port}"
         content_bind = f"{url_host(self.host)}:{self.content_port}"
@@ -563,12 +621,14 @@ class Registry:
             ],
             "worker": [find_script("pulpcore-worker")],
         }
+        self._forget_dead_workers(self._previous_worker_pids())
         for name, argv in commands.items():
             process = ManagedProcess(
                 name, argv, self.env, self.logs_dir / f"{name}.log", cwd=self.data_dir
             )
             process.start()
             self._servers.append(process)
+        self._record_worker_pid(self.process("worker").pid)
         self.notify(f"starting the API server, content app and worker (logs in {self.logs_dir})")
 
     def _wait_ready(self) -> None:
