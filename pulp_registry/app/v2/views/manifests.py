@@ -50,10 +50,13 @@ def _read_body(request):
     if length is not None and length > limit:
         raise ManifestTooLarge({"size": length, "limit": limit})
     data = bytearray()
-    for chunk in blob_storage.request_chunks(request):
-        data += chunk
-        if len(data) > limit:
-            raise ManifestTooLarge({"limit": limit})
+    try:
+        for chunk in blob_storage.request_chunks(request):
+            data += chunk
+            if len(data) > limit:
+                raise ManifestTooLarge({"limit": limit})
+    except blob_storage.MalformedBody as error:
+        raise ManifestInvalid({"reason": str(error)})
     return bytes(data)
 
 

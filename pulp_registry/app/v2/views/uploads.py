@@ -21,6 +21,7 @@ from pulp_registry.app.models import (
 from pulp_registry.app.v2.auth import authorize, identify
 from pulp_registry.app.v2.errors import (
     BlobTooLarge,
+    BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
     RangeInvalid,
@@ -120,7 +121,10 @@ def _receive_body(request, session_id, offset):
         _refuse_over_limit(offset + length)
     chunks = _within_limit(blob_storage.request_chunks(request), offset)
     try:
-        received = blob_storage.append(session_id, offset, chunks)
+        try:
+            received = blob_storage.append(session_id, offset, chunks)
+        except blob_storage.MalformedBody as error:
+            raise BlobUploadInvalid({"reason": str(error)})
         if length is not None and received.size - offset != length:
             raise SizeInvalid({"expected": length, "received": received.size - offset})
     except RegistryError:
