@@ -325,3 +325,11 @@ def test_an_error_inside_a_savepoint_free_version_rolls_everything_back(pusher, 
     # The connection makes savepoints again afterwards.
     assert connection.features.uses_savepoints
 
+
+
+def test_a_token_for_known_credentials_costs_one_query(pusher):
+    pusher.login("repository:speed/repo:pull,push")  # the credential is verified and cached
+    with CaptureQueriesContext(connection) as captured:
+        pusher.login("repository:speed/repo:pull,push")
+    # Only the user: no domain lookup, no second password check.
+    assert len(captured.captured_queries) == 1, [q["sql"] for q in captured.captured_queries]

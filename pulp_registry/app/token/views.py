@@ -120,6 +120,9 @@ class TokenView(View):
     """Issue signed JWTs for the requested scopes (see the module docstring)."""
 
     http_method_names = ["get", "post", "options"]
+    # No domain lookup per request (the plugin serves pulpcore's default domain only; see
+    # RegistryView): one query less for each token, and clients ask for one per push.
+    skip_domain_middleware = True
 
     def dispatch(self, request, *args, **kwargs):
         if settings.TOKEN_AUTH_DISABLED:
