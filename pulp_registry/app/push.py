@@ -82,6 +82,10 @@ def push_target(name, user=None):
         except IntegrityError:
             pass  # created at the same moment by another push: use theirs
         served = serving.resolve(name)
+        if served is None:
+            # The repository's or distribution's name is taken by something that does not
+            # serve this name (a repository or distribution made through the REST API).
+            raise NotAPushRepository(name)
     if served.pinned or not served.is_push:
         raise NotAPushRepository(name)
     return served
@@ -133,8 +137,10 @@ def locked_new_version(repository, savepoints=True):
     """
     with transaction.atomic(savepoint=savepoints):
         # The locking query also reads next_version, which may have moved while we waited.
+        # FOR NO KEY UPDATE still queues versions one after another, but lets rows that merely
+        # reference the repository (uploaded-blob links, upload sessions) be written meanwhile.
         repository.next_version = (
-            Repository.objects.select_for_update()
+            Repository.objects.select_for_update(no_key=True)
             .filter(pk=repository.pk)
             .values_list("next_version", flat=True)
             .get()

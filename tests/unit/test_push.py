@@ -1,0 +1,91 @@
+"""Writes of pulp_registry.app.push that concurrent requests depend on, made deterministic here:
+the push target of a name taken by something else, the repository lock, and a list whose child
+left the repository between the request's checks and its new version. The real races run in
+tests/functional/test_concurrency.py."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from pulp_registry.app import push
+from pulp_registry.app.models import (
+    Manifest,
+    RegistryDistribution,
+    RegistryPushRepository,
+    RegistryRepository,
+)
+from pulp_registry.app.v2.errors import ManifestBlobUnknown
+from tests.functional import images
+from tests.unit.test_v2_protocol import V2
+
+pytestmark = pytest.mark.django_db
+
+NAME = "pushing/here"
+
+
+@pytest.fixture
+def v2(client, django_user_model, settings):
+    settings.TOKEN_AUTH_DISABLED = True
+    django_user_model.objects.create_user("pusher", password="secret", is_staff=True)
+    return V2(client, "pusher", "secret")
+
+
+def test_push_target_is_created_once():
+    first = push.push_target(NAME)
+    again = push.push_target(NAME)
+    assert first.repository_pk == again.repository_pk
+    assert RegistryPushRepository.objects.filter(name=NAME).count() == 1
+    assert RegistryDistribution.objects.filter(base_path=NAME).count() == 1
+
+
+def test_push_target_gives_a_lone_push_repository_its_distribution():
+    repository = RegistryPushRepository.objects.create(name=NAME)
+    assert push.push_target(NAME).repository_pk == repository.pk
+
+
+@pytest.mark.parametrize("taken_by", ["repository", "distribution"])
+def test_push_target_of_a_name_taken_through_the_rest_api(taken_by):
+    """A repository or distribution named like the image but not serving it: refused, not a
+    crash."""
+    if taken_by == "repository":
+        RegistryRepository.objects.create(name=NAME)
+    else:
+        RegistryDistribution.objects.create(
+            name=NAME, base_path="elsewhere", repository=RegistryRepository.objects.create(
+                name="elsewhere")
+        )
+    with pytest.raises(push.NotAPushRepository):
+        push.push_target(NAME)
+
+
+def test_new_versions_take_the_repository_row_lock():
+    repository = push.push_target(NAME).repository
+    with CaptureQueriesContext(connection) as queries:
+        push.remove_content(repository, [])
+    assert any("FOR NO KEY UPDATE" in query["sql"] for query in queries.captured_queries)
+
+
+def test_list_whose_child_left_the_repository_is_refused(v2):
+    """What a list push does when a DELETE of its child wins the race: the list was checked
+    against the old version, the child is gone from the one the list would join."""
+    _, child_digest = v2.push_image(NAME, "child")
+    index = images.make_index(
+        [{"mediaType": images.OCI_MANIFEST, "digest": child_digest, "size": 1,
+          "platform": {"architecture": "amd64", "os": "linux"}}]
+    )
+    assert v2.put_manifest(NAME, "list", index, images.OCI_INDEX).status_code == 201
+    repository = push.push_target(NAME).repository
+    child = Manifest.objects.get(digest=child_digest)
+    stored_index = Manifest.objects.get(digest=images.sha256_digest(index))
+    versions_before = repository.versions.count()
+    push.remove_content(repository, [child.pk])
+
+    with pytest.raises(ManifestBlobUnknown) as refused:
+        with transaction.atomic():  # as the manifest view's: a refused push is rolled back
+            push.add_manifest(repository, stored_index, tag_name="again")
+    assert refused.value.detail == {"digests": [child_digest]}
+    assert repository.versions.count() == versions_before + 1  # only the removal's version
+
+    # With the child back, the same list is accepted.
+    push.add_manifest(repository, child)
+    assert push.add_manifest(repository, stored_index, tag_name="again") is not None
