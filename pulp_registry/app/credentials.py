@@ -58,6 +58,8 @@ def check_credentials(username, password):
 
     A successful check is remembered for a short time; a failed one never is.
     """
+    if "\x00" in username or "\x00" in password:
+        return None  # no user has a NUL in their name, and PostgreSQL refuses one in a query
     ttl = float(getattr(settings, "REGISTRY_BASIC_AUTH_CACHE_SECONDS", 0) or 0)
     key = _cache_key(username, password)
     now = time.monotonic()

@@ -25,7 +25,11 @@ def page_params(request):
         if not (raw.isascii() and raw.isdigit()):
             raise PaginationInvalid({"n": raw})
         limit = min(int(raw), maximum)
-    return limit, request.GET.get("last") or None
+    last = request.GET.get("last") or None
+    if last is not None and "\x00" in last:
+        # No name holds a NUL, and PostgreSQL refuses one in a query.
+        raise PaginationInvalid({"last": last}, message="invalid last: it holds a NUL character")
+    return limit, last
 
 
 def paged_json_response(body, key, items, limit, path):
