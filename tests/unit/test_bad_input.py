@@ -11,6 +11,7 @@ sends the same requests. ``test_campaign_sent_enough_generated_requests`` checks
 generated tests together sent at least 500 bad requests.
 """
 
+import base64
 import collections
 import io
 import json
@@ -389,6 +390,8 @@ def test_huge_manifest_is_413(world, settings):
         ("GET", f"/v2/{NAME}/tags/list?n=%201", 400, "PAGINATION_NUMBER_INVALID"),
         ("GET", f"/v2/{NAME}/tags/list?n=1_0", 400, "PAGINATION_NUMBER_INVALID"),
         ("GET", "/v2/_catalog?n=-5", 400, "PAGINATION_NUMBER_INVALID"),
+        ("GET", f"/v2/{NAME}/tags/list?last=%00", 400, "PAGINATION_NUMBER_INVALID"),
+        ("GET", "/v2/_catalog?last=a%00", 400, "PAGINATION_NUMBER_INVALID"),
         # methods the spec does not define
         ("POST", f"/v2/{NAME}/tags/list", 405, "UNSUPPORTED"),
         ("PATCH", f"/v2/{NAME}/manifests/v1", 405, "UNSUPPORTED"),
@@ -870,10 +873,24 @@ def test_generated_token_requests_never_fail_the_server(token_world, client, que
         assert secret not in text
 
 
+@generated(max_examples=40)
+@given(username=st.text(min_size=1, max_size=20).filter(lambda u: ":" not in u),
+       password=st.text(max_size=20),
+       path=st.sampled_from(["/v2/", f"/v2/{NAME}/tags/list", "/v2/_catalog",
+                             f"/v2/{NAME}/blobs/uploads/"]))
+def test_generated_wrong_basic_credentials(world, username, password, path):
+    count_generated("basic credentials")
+    credentials = base64.b64encode(f"{username}:{password}".encode("utf-8", "surrogatepass"))
+    world.v2.auth = {"HTTP_AUTHORIZATION": f"Basic {credentials.decode()}"}
+    method = "POST" if path.endswith("/uploads/") else "GET"
+    response = refused_without_storing(world.v2, method, path, 401, "UNAUTHORIZED")
+    assert response["WWW-Authenticate"].startswith("Basic ")
+
+
 def test_campaign_sent_enough_generated_requests():
     expected = {"names", "digests", "malformed manifests", "invalid manifests",
                 "unknown blobs", "content ranges", "garbage content ranges", "upload ids",
-                "page sizes", "tokens"}
+                "page sizes", "tokens", "basic credentials"}
     if GENERATED_TESTS != expected:
         pytest.skip("only part of the generated campaign ran in this process")
     print(f"generated bad requests: {sum(GENERATED.values())} {dict(GENERATED)}")
