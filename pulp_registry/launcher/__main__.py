@@ -71,7 +71,7 @@ def run(config: LauncherConfig) -> int:
         config: Where and how to run.
 
     Returns:
-        int: the process exit status (0 after Ctrl-C/SIGTERM, 1 when a server died).
+        int: the process exit status (0 after Ctrl-C/SIGTERM, 1 when PostgreSQL died).
     """
     # Set SIGINT explicitly too: a shell starts background jobs with it ignored, and
     # Python then never raises KeyboardInterrupt.
@@ -82,13 +82,9 @@ def run(config: LauncherConfig) -> int:
         registry.start()
         print(_banner(registry), flush=True)
         while True:
-            failed = registry.failed_process()
-            if failed is not None:
-                raise LauncherError(
-                    f"{failed.name} exited unexpectedly (status {failed.returncode()}); "
-                    f"see {failed.log_path}",
-                    details=failed.log_tail(20),
-                )
+            # A server that exits (e.g. when the database restarts) is started again; only
+            # the embedded PostgreSQL exiting ends the launcher.
+            registry.revive()
             time.sleep(1)
     except (KeyboardInterrupt, _Stop):
         print("\npulp-registry: stopping", file=sys.stderr, flush=True)

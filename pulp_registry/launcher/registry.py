@@ -38,6 +38,8 @@ from pulp_registry.launcher.settings_file import (
 API_WORKER_CLASS = "pulp_registry.launcher.gunicorn_worker.RegistryApiWorker"
 API_APPLICATION = "pulp_registry.launcher.wsgi:application"
 _WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}
+# Seconds a revived process must run before its restart delay starts again from 1 s.
+_REVIVE_RESET_AFTER = 300.0
 
 
 def _stderr(message: str) -> None:
@@ -174,6 +176,7 @@ class Registry:
         self._postgres: Optional[EmbeddedPostgres] = None
         self._servers: List[ManagedProcess] = []
         self._started = False
+        self._revivals: dict = {}
 
     # ----------------------------------------------------------------- public API
 
@@ -344,6 +347,55 @@ class Registry:
             if not process.alive():
                 return process
         return None
+
+    def revive(self) -> List[str]:
+        """Start again the server processes that have exited, with a growing back-off.
+
+        pulpcore's worker and content app exit when their database connection breaks
+        (the database restarted, or was unreachable for a moment); reviving them is what lets
+        the registry recover when the database is back. A process that keeps exiting is
+        started again after 1, 2, 4, ... up to 60 seconds; the delay resets once it has run
+        for five minutes. ``pulp-registry run`` calls this every second.
+
+        Returns:
+            list[str]: the names of the processes started again by this call.
+
+        Raises:
+            LauncherError: the embedded PostgreSQL exited (it is not restarted here).
+        """
+        if self._postgres is not None and self._postgres.process is not None \
+                and not self._postgres.process.alive():
+            process = self._postgres.process
+            raise LauncherError(
+                f"{process.name} exited unexpectedly (status {process.returncode()}); "
+                f"see {process.log_path}",
+                details=process.log_tail(20),
+            )
+        now = time.monotonic()
+        revived = []
+        for process in self._servers:
+            state = self._revivals.setdefault(process.name, {"next": 0.0, "delay": 1.0,
+                                                             "since": now})
+            if process.alive():
+                if now - state["since"] > _REVIVE_RESET_AFTER:
+                    state["delay"] = 1.0
+                continue
+            if now < state["next"]:
+                continue
+            self.notify(
+                f"{process.name} exited with status {process.returncode()}; starting it "
+                f"again (see {process.log_path})"
+            )
+            process.kill()  # helpers it left in its group
+            if process.name == "worker":
+                self._forget_dead_workers([process.pid])
+            process.start()
+            if process.name == "worker":
+                self._record_worker_pid(process.pid)
+            state.update(next=now + state["delay"], delay=min(state["delay"] * 2, 60.0),
+                         since=now)
+            revived.append(process.name)
+        return revived
 
     @property
     def processes(self) -> List[ManagedProcess]:

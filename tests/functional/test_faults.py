@@ -14,14 +14,13 @@ session's shared registry would disturb other tests.
 """
 
 import contextlib
-import hashlib
 import json
 import os
 import socket
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -203,6 +202,112 @@ def remove_abandoned_uploads(registry):
     return json.loads(result.stdout)
 
 
+class TcpProxy:
+    """A TCP forwarder on 127.0.0.1 between a registry and its PostgreSQL server.
+
+    :meth:`cut` is the database going away: every open connection is dropped and new ones
+    are refused; :meth:`restore` is the database coming back on the same address.
+
+    Args:
+        target: ``(host, port)`` of the PostgreSQL server.
+    """
+
+    def __init__(self, target):
+        self.target = target
+        self._lock = threading.Lock()
+        self._sockets = set()
+        self._listener = None
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.restore()
+
+    def restore(self):
+        """Accept and forward connections again."""
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(128)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self):
+        """Drop every forwarded connection and refuse new ones."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            _shut(listener)  # wakes the accepting thread
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            _shut(sock)
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                _shut(sock)
+                with self._lock:
+                    self._sockets.discard(sock)
+
+
+def _shut(sock):
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+@contextlib.contextmanager
+def supervised(registry):
+    """Supervise the registry's processes as ``pulp-registry run`` does (revive() each second)."""
+    stop = threading.Event()
+
+    def supervise():
+        while not stop.wait(1):
+            registry.revive()
+
+    thread = threading.Thread(target=supervise, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def assert_unavailable(response):
+    """The spec's answer when the registry cannot serve: 503 and code UNAVAILABLE."""
+    assert response.status_code == 503, (response.status_code, response.text)
+    assert response.headers["Content-Type"].startswith("application/json")
+    errors = response.json()["errors"]
+    assert [error["code"] for error in errors] == ["UNAVAILABLE"]
+    assert set(errors[0]) == {"code", "message", "detail"}
+
+
 # --- fixtures ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -358,3 +463,81 @@ def test_worker_crash_while_making_a_version_fails_the_task_and_the_retry_succee
     retry = tag("v1-copy")
     assert wait_until(lambda: finished(retry), "the retried task")["state"] == "completed"
     assert assert_consistent(client, name) == {"v1": digest, "v1-copy": digest}
+
+
+# --- the database goes away --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def proxied(registry_factory):
+    """A private registry (token authentication on) that reaches its database through a
+    :class:`TcpProxy`; yields ``(registry, proxy)``."""
+    url = urlsplit(registry_factory.database_url())
+    proxy = TcpProxy((url.hostname, url.port))
+    netloc = f"{url.username}:{url.password}@127.0.0.1:{proxy.port}"
+    registry = registry_factory.fresh(
+        database_url=urlunsplit((url.scheme, netloc, url.path, "", ""))
+    )
+    yield registry, proxy
+
+
+def test_database_outage_answers_503_unavailable_and_the_registry_recovers(proxied):
+    registry, proxy = proxied
+    name = "faults/database"
+    client = V2Client(registry.url, auth=("admin", registry.admin_password))
+    client.session.trust_env = False
+    manifest = make_image(client, name)
+    put_manifest(client, name, "v1", manifest)
+    with supervised(registry):
+        outage_and_recovery(registry, proxy, client, name, manifest)
+
+
+def outage_and_recovery(registry, proxy, client, name, manifest):
+    digest = images.sha256_digest(manifest)
+    layer = json.loads(manifest)["layers"][0]["digest"]
+    service = urlsplit(registry.url).netloc
+
+    def token_request():
+        return requests.get(f"{registry.url}/token/", timeout=60,
+                            params={"service": service, "scope": f"repository:{name}:pull"},
+                            auth=("admin", registry.admin_password))
+
+    proxy.cut()
+    try:
+        # The client holds a token for the name, so each request reaches the database.
+        assert_unavailable(client.get(f"/v2/{name}/manifests/v1",
+                                      headers={"Accept": images.OCI_MANIFEST}))
+        assert_unavailable(client.get(f"/v2/{name}/tags/list"))
+        assert_unavailable(client.get(f"/v2/{name}/blobs/{layer}"))
+        assert_unavailable(client.post(f"/v2/{name}/blobs/uploads/"))
+        assert_unavailable(token_request())
+    finally:
+        proxy.restore()
+
+    # Back at once, on every API process and thread: connections are opened anew.
+    token = next(iter(client.tokens.values()))
+    for _ in range(12):
+        fresh = requests.get(f"{registry.url}/v2/{name}/manifests/v1", timeout=60, headers={
+            "Accept": images.OCI_MANIFEST, "Connection": "close",
+            "Authorization": f"Bearer {token}"})
+        assert fresh.status_code == 200, fresh.text
+        assert fresh.headers["Docker-Content-Digest"] == digest
+    assert token_request().status_code == 200
+    # Writes work again too, and what was pushed before the outage is intact.
+    new_digest = put_manifest(client, name, "v2", make_image(client, name))
+    assert assert_consistent(client, name) == {"v1": digest, "v2": new_digest}
+    # pulpcore's worker and content app exit when they notice that their connection broke;
+    # the launcher's supervision starts them again, and the worker runs tasks again.
+    pulp = registry.session()
+    repositories = pulp.get(f"{registry.url}{PUSH_REPOS}", params={"name": name}).json()
+    response = pulp.post(f"{registry.url}{repositories['results'][0]['pulp_href']}tag/",
+                         json={"tag": "after-outage", "digest": digest})
+    assert response.status_code == 202, response.text
+    task_href = response.json()["task"]
+
+    def finished():
+        task = pulp.get(f"{registry.url}{task_href}").json()
+        return task if task["state"] not in ("waiting", "running") else None
+
+    task = wait_until(finished, "a task on the revived worker")
+    assert task["state"] == "completed", task
+    assert assert_consistent(client, name)["after-outage"] == digest
