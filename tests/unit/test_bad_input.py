@@ -332,12 +332,16 @@ def test_bad_manifest_to_a_new_or_existing_name_creates_nothing(world, name):
     )
 
 
-def test_huge_manifest_is_413(world, settings):
+@pytest.mark.parametrize("chunked", [False, True])
+def test_huge_manifest_is_413(world, settings, chunked):
     settings.REGISTRY_MAX_MANIFEST_SIZE = 1024
     body = json.dumps({**world.manifest, "annotations": {"pad": "x" * 2000}}).encode()
+    # Without a Content-Length the limit is found while reading.
+    headers = ({"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked",
+                "wsgi.input": io.BytesIO(body)} if chunked else {})
     refused_without_storing(
         world.v2, "PUT", f"/v2/{NAME}/manifests/t", 413, "MANIFEST_INVALID", body,
-        images.OCI_MANIFEST,
+        images.OCI_MANIFEST, **headers,
     )
 
 
@@ -755,6 +759,71 @@ def test_generated_invalid_manifests(world, data):
                             "MANIFEST_INVALID", body, images.OCI_MANIFEST)
 
 
+def _index_mutations():
+    """Strategies of mutate(index document) that each make an OCI index invalid."""
+
+    def child_field(key, values):
+        def mutate(value):
+            def apply(document):
+                document["manifests"][0][key] = value
+                return document
+            return apply
+        return values.map(mutate)
+
+    def top_field(key, values):
+        def mutate(value):
+            def apply(document):
+                document[key] = value
+                return document
+            return apply
+        return values.map(mutate)
+
+    return st.one_of(
+        top_field("manifests", json_values.filter(lambda v: not isinstance(v, list))),
+        top_field("schemaVersion", st.integers().filter(lambda v: v != 2)),
+        child_field("digest", invalid_digests),
+        child_field("size", not_a_size),
+        child_field("mediaType", not_a_media_type),
+        child_field("platform", json_values.filter(lambda v: not isinstance(v, dict))),
+        child_field("platform", st.fixed_dictionaries(
+            {"architecture": not_a_string, "os": json_values})),
+        child_field("annotations", st.dictionaries(st.text(max_size=5), not_a_string,
+                                                   min_size=1, max_size=2)),
+    )
+
+
+@generated(max_examples=50)
+@given(data=st.data())
+def test_generated_invalid_indexes(world, data):
+    count_generated("invalid indexes")
+    document = {
+        "schemaVersion": 2,
+        "mediaType": images.OCI_INDEX,
+        "manifests": [{
+            "mediaType": images.OCI_MANIFEST,
+            "digest": world.manifest_digest,
+            "size": len(json.dumps(world.manifest).encode()),
+            "platform": {"architecture": "amd64", "os": "linux"},
+        }],
+    }
+    document = data.draw(_index_mutations())(document)
+    refused_without_storing(world.v2, "PUT", f"/v2/{NAME}/manifests/t", 400,
+                            "MANIFEST_INVALID", json.dumps(document).encode(), images.OCI_INDEX)
+
+
+@generated(max_examples=30)
+@given(start=st.integers(min_value=0, max_value=2**70), length=st.integers(0, 2**70),
+       suffix=st.booleans())
+def test_generated_unsatisfiable_blob_ranges(world, start, length, suffix):
+    count_generated("blob ranges")
+    digest, size = world.layer
+    start += size  # at or past the end of the blob
+    header = f"bytes={start}-{start + length}" if not suffix else f"bytes={start}-"
+    response = refused_without_storing(world.v2, "GET", f"/v2/{NAME}/blobs/{digest}", 416,
+                                       "BLOB_UNKNOWN", HTTP_RANGE=header)
+    assert response["Content-Range"] == f"bytes */{size}"
+
+
 hex64 = st.binary(min_size=32, max_size=32).map(lambda b: "sha256:" + b.hex())
 
 
@@ -890,7 +959,7 @@ def test_generated_wrong_basic_credentials(world, username, password, path):
 def test_campaign_sent_enough_generated_requests():
     expected = {"names", "digests", "malformed manifests", "invalid manifests",
                 "unknown blobs", "content ranges", "garbage content ranges", "upload ids",
-                "page sizes", "tokens", "basic credentials"}
+                "page sizes", "tokens", "basic credentials", "invalid indexes", "blob ranges"}
     if GENERATED_TESTS != expected:
         pytest.skip("only part of the generated campaign ran in this process")
     print(f"generated bad requests: {sum(GENERATED.values())} {dict(GENERATED)}")
