@@ -137,6 +137,21 @@ def test_chunk_shorter_than_content_length_leaves_the_upload_as_it_was(raw):
     raw.still_answers()
 
 
+def test_manifest_shorter_than_content_length_then_closed(raw):
+    body = b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}'
+    response = raw.send(
+        f"PUT /v2/{NAME}/manifests/short HTTP/1.1\nHost: registry\n"
+        f"Content-Type: application/vnd.oci.image.manifest.v1+json\nContent-Length: 4000\n",
+        body, close_write=True,
+    )
+    if response is not None:
+        assert response.status == 400, response.body
+        assert response.error_code() == "MANIFEST_INVALID"
+    tag = raw.send(f"GET /v2/{NAME}/manifests/short HTTP/1.1\nHost: registry\n")
+    assert tag.status == 404, tag.body
+    raw.still_answers()
+
+
 def test_body_longer_than_content_length(raw):
     location = raw.open_upload()
     # Only the first 10 bytes are the chunk; the rest is not part of this request.
