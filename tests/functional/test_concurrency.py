@@ -508,3 +508,72 @@ def test_list_push_racing_a_delete_of_its_child(registry, clients, check_consist
             assert pushed.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
         outcomes.append(pushed.status_code)
     print(f"index pushes racing the deletion of their child: {outcomes}")
+
+
+@pytest.mark.parametrize("second", ["patch", "finish"])
+def test_one_upload_session_written_by_two_requests_at_once(registry, clients, second):
+    """Two requests on one upload session at one moment (a client retrying a chunk whose
+    answer it has not seen yet): one may win, the other gets 416 or 404; the blob finished from
+    the session holds exactly the bytes its digest names."""
+    name = f"{PREFIX}/upload-race"
+    for round_number in range(ROUNDS):
+        first_client, second_client = clients(2, name)
+        opened = first_client.post(f"/v2/{name}/blobs/uploads/")
+        assert opened.status_code == 202
+        location = opened.headers["Location"]
+        first_data, first_digest = images.random_blob(8 * 1024 * 1024)
+        second_data, second_digest = images.random_blob(8 * 1024 * 1024)
+
+        def patch(client, data):
+            return client.patch(
+                location,
+                data=data,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"0-{len(data) - 1}",
+                },
+            )
+
+        if second == "patch":
+            answers = run_together(
+                [lambda: patch(first_client, first_data), lambda: patch(second_client, second_data)]
+            )
+            assert sorted(a.status_code for a in answers) in ([202, 416], [202, 202]), [
+                a.text for a in answers
+            ]
+            accepted = [
+                (data, digest)
+                for answer, data, digest in zip(
+                    answers, (first_data, second_data), (first_digest, second_digest)
+                )
+                if answer.status_code == 202
+            ]
+            # Both 202 only when one request ran wholly after the other: the second then
+            # replaced nothing (it started at 0 while the upload stood at its end) -- refused.
+            assert len(accepted) == 1, [a.status_code for a in answers]
+            data, digest = accepted[0]
+            finished = first_client.put(location, params={"digest": digest})
+            assert finished.status_code == 201, finished.text
+        else:
+            # A PATCH with a first chunk races the PUT that would finish the upload as empty.
+            empty_digest = images.sha256_digest(b"")
+            answers = run_together(
+                [
+                    lambda: patch(first_client, first_data),
+                    lambda: second_client.put(location, params={"digest": empty_digest}),
+                ]
+            )
+            statuses = [answer.status_code for answer in answers]
+            assert statuses in ([202, 404], [404, 201], [416, 201], [202, 416]), [
+                a.text for a in answers
+            ]
+            if statuses[1] == 201:
+                data, digest = b"", empty_digest
+            else:
+                data, digest = first_data, first_digest
+                finished = first_client.put(location, params={"digest": digest})
+                assert finished.status_code == 201, finished.text
+        served = first_client.get(f"/v2/{name}/blobs/{digest}")
+        assert served.status_code == 200, (round_number, served.text)
+        assert images.sha256_digest(served.content) == digest
+        assert served.content == data

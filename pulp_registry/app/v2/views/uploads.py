@@ -4,9 +4,10 @@
 import os
 import re
 import uuid
+from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
 from pulpcore.plugin.models import RepositoryContent
@@ -34,6 +35,9 @@ from pulp_registry.app.v2.views.base import RegistryView, empty_response, push_r
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(\d+|\*))?$")
 # How many candidate repositories an automatic mount (no usable ``from``) looks at.
 _AUTO_MOUNT_CANDIDATES = 20
+# First key of the PostgreSQL advisory locks held while a request writes to an upload session
+# (two-key advisory locks are a key space of their own, apart from pulpcore's one-key locks).
+_UPLOAD_LOCK_SPACE = 0x52474955
 
 
 def _range_header(size):
@@ -181,6 +185,45 @@ def _receive(request, session):
     return received
 
 
+@contextmanager
+def _writing(session):
+    """Let one request at a time append to or finish an upload session.
+
+    Two requests on one session at once (a client retrying a chunk whose answer it has not
+    seen) would write into one file together, and the stored blob could then hold bytes other
+    than those its digest was computed from. The second request is refused with RANGE_INVALID
+    at once; the session's size and digests are read again once the lock is held, since another
+    request may have changed them after this one first read the session.
+
+    Raises:
+        RangeInvalid: another request is writing to the session.
+        BlobUploadUnknown: the session ended meanwhile.
+    """
+    key = (_UPLOAD_LOCK_SPACE, session.pk.int % (1 << 31))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        locked = cursor.fetchone()[0]
+    if not locked:
+        raise RangeInvalid(
+            {"uuid": str(session.pk)},
+            message="another request is writing to this upload",
+            headers={"Range": _range_header(session.size)},
+        )
+    try:
+        current = UploadSession.objects.filter(pk=session.pk).values_list("size", "digests")
+        current = current.first()
+        if current is None:
+            raise BlobUploadUnknown({"uuid": str(session.pk)})
+        session.size, session.digests = current
+        yield session
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        except DatabaseError:
+            pass  # the connection broke, and its advisory locks ended with it
+
+
 class UploadStartView(RegistryView):
     """Open an upload session, upload a whole blob at once, or mount one."""
 
@@ -275,13 +318,18 @@ class UploadView(RegistryView):
 
     def patch(self, request, name, session_id):
         _, session = self._session(request, name, session_id)
-        _chunk_start(request, session.size)
-        _receive(request, session)
+        with _writing(session):
+            _chunk_start(request, session.size)
+            _receive(request, session)
         return empty_response(202, _session_headers(name, session))
 
     def put(self, request, name, session_id):
         repository, session = self._session(request, name, session_id)
         digest, algorithm = _expected_digest(request)
+        with _writing(session):
+            return self._finish(request, name, repository, session, digest, algorithm)
+
+    def _finish(self, request, name, repository, session, digest, algorithm):
         has_body = (body_length(request) or 0) > 0 or (
             "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
         )
