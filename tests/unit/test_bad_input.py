@@ -497,6 +497,14 @@ def test_blob_over_the_size_limit_is_413(world, settings, how):
     refused_without_storing(world.v2, method, path, 413, "BLOB_UPLOAD_INVALID", data, **headers)
 
 
+def test_blob_over_the_size_limit_to_a_new_name_creates_nothing(world, settings):
+    settings.REGISTRY_MAX_BLOB_SIZE = 16
+    data = b"y" * 17
+    refused_without_storing(world.v2, "POST",
+                            f"/v2/new/name/blobs/uploads/?digest={images.sha256_digest(data)}",
+                            413, "BLOB_UPLOAD_INVALID", data)
+
+
 def test_blob_at_the_size_limit_is_accepted(world, settings):
     settings.REGISTRY_MAX_BLOB_SIZE = 16
     response = world.v2.request("PATCH", world.session, b"z" * 6)

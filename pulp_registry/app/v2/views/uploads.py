@@ -232,7 +232,9 @@ class UploadStartView(RegistryView):
         # Bad input is refused before push_repository, which creates the repository of a
         # first push.
         expected = _expected_digest(request) if "digest" in request.GET else None
-        body_length(request)
+        length = body_length(request)
+        if expected is not None and length is not None:
+            _refuse_over_limit(length)
         repository = push_repository(request, name)
         mount = request.GET.get("mount")
         if mount:
