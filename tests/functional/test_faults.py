@@ -541,3 +541,33 @@ def outage_and_recovery(registry, proxy, client, name, manifest):
     task = wait_until(finished, "a task on the revived worker")
     assert task["state"] == "completed", task
     assert assert_consistent(client, name)["after-outage"] == digest
+
+
+# --- housekeeping ------------------------------------------------------------------------------
+
+def test_abandoned_upload_is_removed_by_the_worker_after_the_expiry(registry_factory):
+    # Expiry in seconds: the worker looks at its schedules about every 10 s.
+    registry = registry_factory.fresh(
+        extra_settings={"TOKEN_AUTH_DISABLED": True, "REGISTRY_UPLOAD_EXPIRY": 3}
+    )
+    client = admin_client(registry)
+    directory = upload_dir(registry)
+    baseline = disk_usage(directory)
+    name = "faults/abandoned"
+    response = client.post(f"/v2/{name}/blobs/uploads/")
+    assert response.status_code == 202
+    location = response.headers["Location"]
+    response = client.patch(location, data=os.urandom(MIB), headers={
+        "Content-Type": "application/octet-stream", "Content-Range": f"0-{MIB - 1}"})
+    assert response.status_code == 202
+    assert disk_usage(directory) == baseline + MIB
+
+    # The client goes away; nobody runs anything: the worker's periodic task removes it.
+    def answer_when_gone():
+        response = client.get(location)
+        # (A requests.Response is false for a 404: return its body instead.)
+        return response.json() if response.status_code == 404 else None
+
+    gone = wait_until(answer_when_gone, "the abandoned upload to be removed", interval=1)
+    assert gone["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+    assert disk_usage(directory) == baseline
