@@ -696,9 +696,10 @@ def test_generated_malformed_manifests(world, data):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    | st.just([]) | st.just({}),
+    lambda children: st.lists(children, min_size=1, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, min_size=1, max_size=3),
     max_leaves=8,
 )
 not_a_size = json_values.filter(
