@@ -247,12 +247,18 @@ def remove_content(repository, content_ids):
     return version if version.complete else None
 
 
-def remove_manifest(repository, version, manifest):
-    """Remove a manifest and every tag pointing at it from a repository, in a new version."""
-    tag_ids = Tag.objects.filter(
-        tagged_manifest=manifest, pk__in=version.content_ids_subquery()
-    ).values_list("pk", flat=True)
-    return remove_content(repository, [manifest.pk, *tag_ids])
+def remove_manifest(repository, manifest):
+    """Remove a manifest and every tag pointing at it from a repository, in a new version.
+
+    The tags are looked up under the repository's lock, in the version being replaced: a tag
+    pushed since the caller read the repository must go too, or it would point at nothing.
+    """
+    with locked_new_version(repository) as version:
+        tag_ids = Tag.objects.filter(
+            tagged_manifest=manifest, pk__in=version.content_ids_subquery()
+        ).values_list("pk", flat=True)
+        version.remove_content(Content.objects.filter(pk__in=[manifest.pk, *tag_ids]))
+    return version if version.complete else None
 
 
 def manifests_referencing(version, manifest):

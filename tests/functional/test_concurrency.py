@@ -577,3 +577,30 @@ def test_one_upload_session_written_by_two_requests_at_once(registry, clients, s
         assert served.status_code == 200, (round_number, served.text)
         assert images.sha256_digest(served.content) == digest
         assert served.content == data
+
+
+def test_tag_push_racing_a_delete_of_its_manifest(registry, clients, check_consistency):
+    """A manifest deleted by digest while another client tags it: afterwards either the
+    manifest is there with its new tag, or neither is; no tag is listed that does not resolve."""
+    outcomes = []
+    for round_number in range(ROUNDS * 2):
+        name = f"{PREFIX}/retag{DELETES}{round_number}"
+        setup, tagger, deleter = clients(3, name)
+        image = Image()
+        assert image.push(setup, name, "first").status_code == 201
+        tagged, deleted = run_together(
+            [
+                lambda: tagger.put_manifest(name, "second", image.manifest, images.OCI_MANIFEST),
+                lambda: deleter.delete(f"/v2/{name}/manifests/{image.digest}"),
+            ]
+        )
+        assert tagged.status_code == 201, tagged.text
+        assert deleted.status_code == 202, deleted.text
+        listed = tags_of(setup, name)
+        for tag in listed:
+            response = setup.get(f"/v2/{name}/manifests/{tag}", headers={"Accept": "*/*"})
+            assert response.status_code == 200, (round_number, tag, listed, response.text)
+        by_digest = setup.get(f"/v2/{name}/manifests/{image.digest}").status_code
+        assert (by_digest, listed) in ((200, ["second"]), (404, [])), (by_digest, listed)
+        outcomes.append(listed)
+    print(f"tag pushes racing the deletion of their manifest: {outcomes}")

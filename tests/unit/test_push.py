@@ -13,6 +13,7 @@ from pulp_registry.app.models import (
     RegistryDistribution,
     RegistryPushRepository,
     RegistryRepository,
+    Tag,
 )
 from pulp_registry.app.v2.errors import ManifestBlobUnknown
 from tests.functional import images
@@ -89,3 +90,18 @@ def test_list_whose_child_left_the_repository_is_refused(v2):
     # With the child back, the same list is accepted.
     push.add_manifest(repository, child)
     assert push.add_manifest(repository, stored_index, tag_name="again") is not None
+
+
+def test_remove_manifest_takes_tags_pushed_after_the_caller_looked(v2):
+    """The tags of a deleted manifest are found under the lock: a tag pushed between the
+    request's read of the repository and its new version goes too."""
+    manifest_bytes, digest = v2.push_image(NAME, "first")
+    served_before = push.push_target(NAME)
+    assert v2.put_manifest(NAME, "second", manifest_bytes).status_code == 201
+    manifest = Manifest.objects.get(digest=digest)
+
+    push.remove_manifest(served_before.repository, manifest)
+
+    latest = served_before.repository.latest_version()
+    assert not latest.content.filter(pk=manifest.pk).exists()
+    assert not Tag.objects.filter(pk__in=latest.content_ids_subquery()).exists()

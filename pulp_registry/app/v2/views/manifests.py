@@ -148,6 +148,6 @@ class ManifestView(RegistryView):
         manifest = served.manifest_by_digest(reference)
         if manifest is None:
             raise ManifestUnknown({"reference": reference})
-        push.remove_manifest(served.repository, served.version, manifest)
+        push.remove_manifest(served.repository, manifest)
         return empty_response(202)
 
