@@ -7,7 +7,7 @@ from pulp_registry.app.token.views import TokenView
 from pulp_registry.app.v2.views.blobs import BlobView
 from pulp_registry.app.v2.views.manifests import ManifestView
 from pulp_registry.app.v2.views.referrers import ReferrersView
-from pulp_registry.app.v2.views.root import ApiRootView, CatalogView
+from pulp_registry.app.v2.views.root import ApiRootView, CatalogView, UnknownEndpointView
 from pulp_registry.app.v2.views.tags import TagsListView
 from pulp_registry.app.v2.views.uploads import UploadStartView, UploadView
 
@@ -22,5 +22,6 @@ urlpatterns = [
     re_path(rf"^v2/{NAME}/blobs/uploads/(?P<session_id>[^/]+)$", UploadView.as_view()),
     re_path(rf"^v2/{NAME}/blobs/(?P<digest>[^/]+)$", BlobView.as_view()),
     re_path(rf"^v2/{NAME}/referrers/(?P<digest>[^/]+)$", ReferrersView.as_view()),
+    re_path(r"^v2/", UnknownEndpointView.as_view()),
     re_path(r"^token/?$", TokenView.as_view()),
 ]

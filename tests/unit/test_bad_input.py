@@ -396,6 +396,11 @@ def test_huge_manifest_is_413(world, settings, chunked):
         ("GET", "/v2/_catalog?n=-5", 400, "PAGINATION_NUMBER_INVALID"),
         ("GET", f"/v2/{NAME}/tags/list?last=%00", 400, "PAGINATION_NUMBER_INVALID"),
         ("GET", "/v2/_catalog?last=a%00", 400, "PAGINATION_NUMBER_INVALID"),
+        # paths that are no endpoint
+        ("GET", f"/v2/{NAME}/manifests/", 404, "UNSUPPORTED"),
+        ("GET", f"/v2/{NAME}/blobs/sha256:../../etc", 404, "UNSUPPORTED"),
+        ("DELETE", f"/v2/{NAME}/tags/v1", 404, "UNSUPPORTED"),
+        ("OPTIONS", "/v2/_catalog/more", 404, "UNSUPPORTED"),
         # methods the spec does not define
         ("POST", f"/v2/{NAME}/tags/list", 405, "UNSUPPORTED"),
         ("PATCH", f"/v2/{NAME}/manifests/v1", 405, "UNSUPPORTED"),

@@ -121,6 +121,13 @@ class Unsupported(RegistryError):
     code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
 
 
+class EndpointUnknown(Unsupported):
+    """A /v2/ path that is no endpoint of the API (e.g. a digest holding a slash)."""
+
+    status = 404
+    message = "no such endpoint in the registry API"
+
+
 class Unavailable(RegistryError):
     """The server cannot answer because of its own configuration (e.g. broken token keys)."""
 

@@ -1,4 +1,5 @@
-"""``GET /v2/`` (the API check) and ``GET /v2/_catalog``."""
+"""``GET /v2/`` (the API check), ``GET /v2/_catalog``, and the answer to /v2/ paths that are
+no endpoint."""
 
 from django.db.models import Q
 from django.http import HttpResponse
@@ -7,6 +8,7 @@ from pulpcore.plugin.util import get_objects_for_user
 
 from pulp_registry.app.models import Namespace, RegistryDistribution
 from pulp_registry.app.v2.auth import authenticate_base, authorize_catalog
+from pulp_registry.app.v2.errors import EndpointUnknown
 from pulp_registry.app.v2.pagination import page_params, paged_json_response
 from pulp_registry.app.v2.views.base import RegistryView
 
@@ -46,3 +48,12 @@ class CatalogView(RegistryView):
             names = names.filter(base_path__gt=last)
         names = list(names.order_by("base_path").values_list("base_path", flat=True)[: limit + 1])
         return paged_json_response({}, "repositories", names, limit, "/v2/_catalog")
+
+
+class UnknownEndpointView(RegistryView):
+    """Any other /v2/ path: 404 in the spec's JSON error format, whatever the method."""
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise EndpointUnknown({"path": request.path})
+
+    options = http_method_not_allowed
