@@ -24,7 +24,8 @@ def page_params(request):
         # Only plain decimal digits: int() would also take " 5", "1_0" or other scripts' digits.
         if not (raw.isascii() and raw.isdigit()):
             raise PaginationInvalid({"n": raw})
-        limit = min(int(raw), maximum)
+        # Past 18 digits it is above any maximum (and Python will not convert thousands).
+        limit = min(int(raw) if len(raw) <= 18 else maximum, maximum)
     last = request.GET.get("last") or None
     if last is not None and "\x00" in last:
         # No name holds a NUL, and PostgreSQL refuses one in a query.

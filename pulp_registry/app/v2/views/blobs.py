@@ -43,12 +43,12 @@ def _parse_range(header, size):
     match = _RANGE_RE.match(header.strip())
     if not match or match.groups() == ("", ""):
         return None
-    start, end = match.groups()
-    if start == "":
-        length = int(end)
-        start, end = max(size - length, 0), size - 1
+    # Past 18 digits a number is beyond any blob (and Python will not convert thousands).
+    start, end = (None if g == "" else int(g) if len(g) <= 18 else 10**18 for g in match.groups())
+    if start is None:
+        start, end = max(size - end, 0), size - 1
     else:
-        start, end = int(start), (int(end) if end else size - 1)
+        end = size - 1 if end is None else end
     if start >= size or end < start:
         raise BlobRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
     return start, min(end, size - 1)
