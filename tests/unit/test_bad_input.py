@@ -581,6 +581,12 @@ def _bad_token(kind, token_settings, tmp_path):
         return sign(claims_for("olga", {"team/app": "push"}), key)
     if kind == "subject not a string":
         return sign(claims_for("olga", access, sub=42), key)
+    if kind in ("header nested deeply", "alg not a string"):
+        header = (b"[" * 100000 + b"]" * 100000 if kind == "header nested deeply"
+                  else b'{"alg": {"name": "ES256"}}')
+        payload = json.dumps(claims_for("olga", access)).encode()
+        encode = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()  # noqa: E731
+        return f"{encode(header)}.{encode(payload)}.{encode(b'signature')}"
     if kind == "garbage":
         return "not.a.token"
     if kind == "empty":
@@ -591,7 +597,7 @@ def _bad_token(kind, token_settings, tmp_path):
 TOKEN_KINDS = [
     "expired", "not yet valid", "wrong signature", "alg none", "HS256 keyed with the public key",
     "wrong audience", "scope for another name", "wrong issuer", "malformed access claim",
-    "subject not a string", "garbage", "empty",
+    "subject not a string", "header nested deeply", "alg not a string", "garbage", "empty",
 ]
 
 
