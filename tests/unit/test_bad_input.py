@@ -994,6 +994,44 @@ def test_generated_wrong_basic_credentials(world, username, password, path):
     assert response["WWW-Authenticate"].startswith("Basic ")
 
 
+_SEGMENTS = st.one_of(
+    st.sampled_from(["test", "this", "other", "repo", "manifests", "blobs", "uploads", "tags",
+                     "list", "referrers", "_catalog", "v1", "latest", "..", "", VALID_DIGEST]),
+    st.text(alphabet=string.ascii_letters + string.digits + "._-:%", max_size=12),
+)
+_HEADERS = st.dictionaries(
+    st.sampled_from(["HTTP_CONTENT_RANGE", "HTTP_RANGE", "HTTP_ACCEPT", "CONTENT_TYPE",
+                     "HTTP_TRANSFER_ENCODING", "HTTP_IF_NONE_MATCH", "HTTP_DOCKER_UPLOAD_UUID"]),
+    st.text(alphabet=string.printable, max_size=30),
+    max_size=3,
+)
+
+
+@generated(max_examples=150)
+@given(
+    method=st.sampled_from(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+    segments=st.lists(_SEGMENTS, min_size=1, max_size=6),
+    query=st.lists(st.tuples(st.sampled_from(["digest", "mount", "from", "n", "last",
+                                              "artifactType"]), st.text(max_size=20)),
+                   max_size=2),
+    headers=_HEADERS,
+    body=st.binary(max_size=64),
+)
+def test_generated_any_request_never_fails_the_server(world, method, segments, query, headers,
+                                                      body):
+    # Requests of every shape, good or bad: none may be answered with a 5xx or leak anything.
+    path = "/v2/" + "/".join(quote(segment, safe=":") for segment in segments)
+    if query:
+        path += "?" + urlencode(query)
+    content_type = headers.pop("CONTENT_TYPE", "application/octet-stream")
+    response = world.v2.request(method, path, body, content_type, **headers)
+    content = response.content if not response.streaming else b"".join(response)
+    text = content.decode("utf-8", "replace")
+    assert response.status_code < 500, text
+    for secret in leaks():
+        assert secret not in text
+
+
 def test_campaign_sent_enough_generated_requests():
     expected = {"names", "digests", "malformed manifests", "invalid manifests",
                 "unknown blobs", "content ranges", "garbage content ranges", "upload ids",
