@@ -13,6 +13,7 @@ The registries here are private (``registry_factory.fresh``): killing processes 
 session's shared registry would disturb other tests.
 """
 
+import base64
 import contextlib
 import json
 import os
@@ -96,8 +97,8 @@ def partial_request(registry, method, path, headers, body, sent):
     lines = [f"{method} {path} HTTP/1.1", f"Host: {url.netloc}",
              f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
-    credentials = requests.auth._basic_auth_str("admin", registry.admin_password)
-    lines.append(f"Authorization: {credentials}")
+    credentials = base64.b64encode(f"admin:{registry.admin_password}".encode()).decode()
+    lines.append(f"Authorization: Basic {credentials}")
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
     sock.sendall(body[:sent])
     return sock
@@ -463,6 +464,22 @@ def test_worker_crash_while_making_a_version_fails_the_task_and_the_retry_succee
     retry = tag("v1-copy")
     assert wait_until(lambda: finished(retry), "the retried task")["state"] == "completed"
     assert assert_consistent(client, name) == {"v1": digest, "v1-copy": digest}
+
+
+def test_supervision_starts_an_exited_server_again(crashing, client):
+    crash(crashing, "content")
+    # What ``pulp-registry run`` does every second.
+    assert crashing.revive() == ["content"]
+
+    def content_app_answers():
+        try:
+            return requests.get(f"{crashing.content_url}/pulp/content/", timeout=10).status_code
+        except requests.ConnectionError:
+            return None
+
+    wait_until(content_app_answers, "the content app to answer again")
+    assert crashing.revive() == []
+    assert crashing.failed_process() is None
 
 
 # --- the database goes away --------------------------------------------------------------------
