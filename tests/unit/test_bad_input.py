@@ -433,6 +433,22 @@ def test_blob_range_with_thousands_of_digits(world, header):
         assert response["Content-Range"] == f"bytes */{size}"
 
 
+@pytest.mark.parametrize("path,key", [(f"/v2/{NAME}/tags/list", "tags"),
+                                      ("/v2/_catalog", "repositories")])
+def test_page_size_is_capped_by_the_setting(world, settings, path, key):
+    settings.REGISTRY_MAX_PAGE_SIZE = 1
+    for tag in ("v2", "v3"):
+        response = world.v2.put_manifest(NAME, tag, json.dumps(world.manifest).encode())
+        assert response.status_code == 201, response.content
+    response = world.v2.request("GET", f"{path}?n=100")
+    assert response.status_code == 200
+    page = json.loads(response.content)[key]
+    assert len(page) == 1
+    assert response["Link"].endswith('>; rel="next"')
+    assert f"last={quote(page[0], safe='')}" in response["Link"]
+    assert "n=1&" in response["Link"]
+
+
 def test_page_size_with_thousands_of_digits(world):
     response = world.v2.request("GET", f"/v2/{NAME}/tags/list?n={'9' * 5000}")
     assert response.status_code == 200
