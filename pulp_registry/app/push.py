@@ -12,7 +12,8 @@ from django.db import IntegrityError, transaction
 from pulpcore.plugin.models import Content, Repository
 from pulpcore.plugin.util import assign_role, get_domain
 
-from pulp_registry.app import serving
+from pulp_registry.app import access, serving
+from pulp_registry.app.access import PUSH
 from pulp_registry.app.media_types import LIST_TYPES
 from pulp_registry.app.models import (
     Blob,
@@ -22,7 +23,7 @@ from pulp_registry.app.models import (
     RegistryPushRepository,
     Tag,
 )
-from pulp_registry.app.v2.errors import ManifestBlobUnknown
+from pulp_registry.app.v2.errors import Denied, ManifestBlobUnknown
 from pulp_registry.app.v2.names import namespace_of
 
 
@@ -32,18 +33,27 @@ class NotAPushRepository(Exception):
 
 def get_or_create_namespace(name, user=None):
     """Return the namespace of an image name, creating it (owned by ``user``) if needed."""
+    return _get_or_create_namespace(name, user)[0]
+
+
+def _get_or_create_namespace(name, user):
+    """The namespace of ``name`` and whether this call created it.
+
+    The owner's role is granted in the transaction that creates the namespace: a concurrent
+    push that finds the namespace (by waiting on its unique name) then also sees its owner.
+    """
     namespace_name = namespace_of(name)
     namespace = Namespace.objects.filter(name=namespace_name).first()
     if namespace is not None:
-        return namespace
+        return namespace, False
     try:
         with transaction.atomic():
             namespace = Namespace.objects.create(name=namespace_name)
+            if user is not None and user.is_authenticated and not user.is_staff:
+                assign_role("registry.namespace_owner", user, namespace)
     except IntegrityError:
-        return Namespace.objects.get(name=namespace_name)
-    if user is not None and user.is_authenticated and not user.is_staff:
-        assign_role("registry.namespace_owner", user, namespace)
-    return namespace
+        return Namespace.objects.get(name=namespace_name), False
+    return namespace, True
 
 
 def get_or_create_push_repository(name, user=None):
@@ -64,13 +74,24 @@ def push_target(name, user=None):
 
     Raises:
         NotAPushRepository: the name is served by a regular repository or a version.
+        Denied: the name's namespace was created by another user since ``user`` was allowed
+            to push (while it did not exist).
     """
     # Until get_domain() has cached the default domain in this process, pulpcore looks it up
     # with a query for every content unit it saves or adds to a version.
     get_domain()
     served = serving.resolve(name)
     if served is None:
-        namespace = get_or_create_namespace(name, user)
+        namespace, created = _get_or_create_namespace(name, user)
+        if not created and user is not None and not access.allowed_actions(user, name, {PUSH}):
+            # The push was allowed while the namespace did not exist (a user may create their
+            # own, a namespace creator any), but another user created it since: by a push at
+            # the same moment, or after this client's token was issued.
+            raise Denied(
+                {"name": name, "namespace": namespace.name},
+                message=f"namespace {namespace.name!r} was just created by another user; "
+                "ask its owner for push access",
+            )
         try:
             with transaction.atomic():
                 repository = RegistryPushRepository.objects.filter(name=name).first()

@@ -7,7 +7,9 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from pulp_registry.app import push
+from pulpcore.plugin.util import assign_role
+
+from pulp_registry.app import access, push
 from pulp_registry.app.models import (
     Manifest,
     RegistryDistribution,
@@ -15,7 +17,7 @@ from pulp_registry.app.models import (
     RegistryRepository,
     Tag,
 )
-from pulp_registry.app.v2.errors import ManifestBlobUnknown
+from pulp_registry.app.v2.errors import Denied, ManifestBlobUnknown
 from tests.functional import images
 from tests.unit.test_v2_protocol import V2
 
@@ -105,3 +107,45 @@ def test_remove_manifest_takes_tags_pushed_after_the_caller_looked(v2):
     latest = served_before.repository.latest_version()
     assert not latest.content.filter(pk=manifest.pk).exists()
     assert not Tag.objects.filter(pk__in=latest.content_ids_subquery()).exists()
+
+
+@pytest.fixture
+def namespace_creators(django_user_model):
+    """Two users who may each create any namespace (role registry.namespace_creator)."""
+    users = []
+    for username in ("ann", "ben"):
+        user = django_user_model.objects.create_user(username, password="secret")
+        assign_role("registry.namespace_creator", user)
+        users.append(django_user_model.objects.get(pk=user.pk))  # no cached permissions
+    return users
+
+
+def test_first_pushes_of_two_users_to_one_new_namespace(namespace_creators):
+    """Both were allowed to push while the namespace did not exist; the one who creates it
+    owns it, and the other's first push into it is refused instead of landing there."""
+    ann, ben = namespace_creators
+    assert access.allowed_actions(ben, "shared/two", {"push"}) == {"push"}
+
+    push.push_target("shared/one", ann)
+    with pytest.raises(Denied):
+        push.push_target("shared/two", ben)
+    assert not RegistryPushRepository.objects.filter(name="shared/two").exists()
+    # The owner's own later and concurrent first pushes into the namespace go through.
+    assert push.push_target("shared/two", ann).is_push
+
+
+def test_namespace_owner_role_is_granted_with_the_namespace(namespace_creators):
+    ann, _ = namespace_creators
+    with CaptureQueriesContext(connection) as queries:
+        push.get_or_create_namespace("owned/here", ann)
+    statements = [query["sql"] for query in queries.captured_queries]
+    insert_namespace = next(
+        i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "registry_namespace"')
+    )
+    # The outermost savepoint (the block that creates the namespace), and where it ends.
+    savepoint = [sql for sql in statements[:insert_namespace] if sql.startswith("SAVEPOINT")][0]
+    release = statements.index("RELEASE " + savepoint, insert_namespace)
+    role_inserts = [
+        i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "core_userrole"')
+    ]
+    assert role_inserts and all(insert_namespace < i < release for i in role_inserts)
