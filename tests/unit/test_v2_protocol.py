@@ -541,3 +541,15 @@ def test_unsupported_method(v2):
     response = v2.request("POST", f"/v2/{NAME}/tags/list")
     assert response.status_code == 405
     assert error_code(response) == "UNSUPPORTED"
+
+
+def test_head_errors_have_the_headers_of_the_error_body_but_no_body(v2):
+    v2.upload(NAME, b"something")
+    missing = "sha256:" + "0" * 64
+    got = v2.request("GET", f"/v2/{NAME}/blobs/{missing}")
+    head = v2.request("HEAD", f"/v2/{NAME}/blobs/{missing}")
+    assert got.status_code == head.status_code == 404
+    assert json.loads(got.content)["errors"][0]["code"] == "BLOB_UNKNOWN"
+    assert head.content == b""
+    assert head["Content-Type"] == "application/json"
+    assert head["Content-Length"] == got["Content-Length"] == str(len(got.content))

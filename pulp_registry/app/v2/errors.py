@@ -158,17 +158,22 @@ class PaginationInvalid(RegistryError):
     code, status, message = "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
 
 
-def error_response(error):
+def error_response(error, method="GET"):
     """Render a :class:`RegistryError` as the spec's JSON error response.
 
     Args:
         error: the raised error.
+        method: the request's method; the answer to a HEAD request has the headers of the
+            body (type and length) but not the body itself.
 
     Returns:
         django.http.HttpResponse: the response with the error's status and headers.
     """
-    body = json.dumps({"errors": [error.as_dict()]})
-    response = HttpResponse(body, status=error.status, content_type="application/json")
+    body = json.dumps({"errors": [error.as_dict()]}).encode()
+    response = HttpResponse(
+        b"" if method == "HEAD" else body, status=error.status, content_type="application/json"
+    )
+    response["Content-Length"] = str(len(body))
     for header, value in error.headers.items():
         response[header] = value
     return response

@@ -42,13 +42,13 @@ class RegistryView(View):
                 validate_name(kwargs["name"])
             response = super().dispatch(request, *args, **kwargs)
         except RegistryError as error:
-            response = error_response(error)
+            response = error_response(error, request.method)
         except DATABASE_UNREACHABLE as error:
-            response = error_response(database_unavailable(request, error))
+            response = error_response(database_unavailable(request, error), request.method)
         except Exception:  # a bug must still answer in the spec's format, not with a trace
             log.exception("unexpected error in %s %s", request.method, request.path)
             error = RegistryError(message="internal server error")
-            response = error_response(error)
+            response = error_response(error, request.method)
         response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
         finish_request_body(request, response)
         return response
