@@ -10,7 +10,6 @@ really overlap.
 """
 
 import json
-import os
 import threading
 import time
 import uuid
