@@ -191,7 +191,12 @@ def test_two_content_lengths_that_differ(raw):
 
 @pytest.mark.parametrize(
     "framing",
-    [b"zz\r\nabc\r\n0\r\n\r\n", b"5\r\nabc", b"3\r\nabcdef\r\n0\r\n\r\n", b"-3\r\nabc\r\n0\r\n\r\n"],
+    [
+        b"zz\r\nabc\r\n0\r\n\r\n",  # a chunk size that is not hex
+        b"5\r\nabc",  # the body ends inside a chunk
+        b"3\r\nabcdef\r\n0\r\n\r\n",  # a chunk longer than its size
+        b"-3\r\nabc\r\n0\r\n\r\n",  # a negative chunk size
+    ],
 )
 def test_broken_chunked_framing(raw, framing):
     location = raw.open_upload()

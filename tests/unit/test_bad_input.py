@@ -42,7 +42,6 @@ from pulp_registry.app.models import (
 from pulpcore.plugin.models import Artifact, Repository, RepositoryVersion
 from tests.functional import images
 from tests.unit.authutil import (  # noqa: F401 (token_settings is a fixture)
-    SERVICE,
     claims_for,
     hs256_with_public_key,
     repo_access,
@@ -240,7 +239,6 @@ def _manifest_cases(world):
     good_bytes = json.dumps(good).encode()
     no_media_type = {k: v for k, v in good.items() if k != "mediaType"}
     index_body = {**good, "mediaType": images.OCI_INDEX}
-    other_digest, other_size = world.other_blob
     in_other_repository = world.manifest_document(layers=[world.other_blob])
     unknown_algorithm = json.loads(good_bytes)
     unknown_algorithm["layers"][0]["digest"] = "md5:" + "0" * 32
@@ -755,7 +753,7 @@ not_a_string = json_values.filter(lambda v: not isinstance(v, str))
 not_a_media_type = st.text(max_size=40).filter(lambda t: "/" not in t)
 
 
-def _mutations(world):
+def _mutations():
     """Strategies of (description, mutate(document)) that each make a manifest invalid."""
 
     def setter(path, value):
@@ -806,7 +804,7 @@ def _mutations(world):
 @given(data=st.data())
 def test_generated_invalid_manifests(world, data):
     count_generated("invalid manifests")
-    mutate = data.draw(_mutations(world))
+    mutate = data.draw(_mutations())
     document = mutate(json.loads(json.dumps(world.manifest)))
     body = json.dumps(document).encode("utf-8", "surrogatepass")
     refused_without_storing(world.v2, "PUT", f"/v2/{NAME}/manifests/t", 400,
