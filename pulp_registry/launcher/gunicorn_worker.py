@@ -14,6 +14,13 @@ It is gunicorn's threaded (``gthread``) worker with two additions:
   is told to stop, instead of holding the shutdown for their keep-alive time.
 * **pulpcore heartbeat.** Like pulpcore's own API worker it records itself as an online
   API app (``AppStatus``), so ``/pulp/api/v3/status/`` lists it.
+* **Unread request bodies read before answering.** A request refused early (401, 404, 413)
+  leaves its body unread. The stock worker drains at most 64 KiB of it after the response
+  and otherwise closes the connection, although the response said ``keep-alive``; the
+  client's next request then fails on a closed connection. This worker reads up to
+  :data:`UNREAD_BODY_LIMIT` of it before the response goes out, and beyond that answers
+  with ``Connection: close``, for every application it serves (``/v2/``, ``/token/`` and
+  pulpcore's REST API).
 * **Request bodies read in large pieces.** gunicorn's ``Body.read(n)`` gathers ``n`` bytes
   1 KiB at a time, copying what is buffered on each step; a 256 MiB blob upload spent about
   0.7 s of CPU there. :class:`LargeReadBody` receives large reads into one buffer instead
@@ -36,6 +43,9 @@ from gunicorn.workers import gthread
 logger = logging.getLogger(__name__)
 
 TLS_HANDSHAKE_RECORD = 0x16
+# Bytes of a request body the application left unread that are read and discarded so the
+# connection can serve the next request; past this the connection is closed instead.
+UNREAD_BODY_LIMIT = 1024 * 1024
 PLAIN_HTTP_ONLY_REPLY = (
     b"HTTP/1.0 400 Bad Request\r\n"
     b"Content-Type: text/plain\r\n"
@@ -143,6 +153,39 @@ def _receive_length(reader, size):
     return bytes(view[:count])
 
 
+def _discard(body, limit: int) -> bool:
+    """Read and drop what is left of a request body; False if more than ``limit`` is left."""
+    discarded = 0
+    while discarded <= limit:
+        piece = body.read(64 * 1024)
+        if not piece:
+            return True
+        discarded += len(piece)
+    return False
+
+
+def reading_unread_bodies(app, limit: int = UNREAD_BODY_LIMIT):
+    """Wrap a WSGI application so that what it leaves of a request body is read before the
+    response is sent, or the response closes the connection (see the module docstring)."""
+
+    def application(environ, start_response):
+        result = app(environ, start_response)
+        body = environ.get("wsgi.input")
+        try:
+            complete = body is None or _discard(body, limit)
+        except Exception:  # broken framing or a vanished client: nothing more to read
+            complete = False
+        if not complete:
+            # gunicorn's response object: its headers are not sent yet (they go out with
+            # the first piece of the body), so it still announces and then does a close.
+            response = getattr(start_response, "__self__", None)
+            if response is not None:
+                response.must_close = True
+        return result
+
+    return application
+
+
 class RegistryApiWorker(gthread.ThreadWorker):
     """gunicorn ``gthread`` worker that answers TLS hellos at once and sends heartbeats."""
 
@@ -164,6 +207,11 @@ class RegistryApiWorker(gthread.ThreadWorker):
         django.setup()
         self._register_app_status()
         super().init_process()
+
+    def load_wsgi(self):
+        """Load the application, wrapped so that no unread body breaks keep-alive."""
+        super().load_wsgi()
+        self.wsgi = reading_unread_bodies(self.wsgi)
 
     def _remember_stop(self, signum, frame):
         self._stop_requested = True
@@ -275,4 +323,10 @@ class RegistryApiWorker(gthread.ThreadWorker):
             time.sleep(interval)
 
 
-__all__ = ["LargeReadBody", "RegistryApiWorker", "refuse_tls", "starts_with_tls_handshake"]
+__all__ = [
+    "LargeReadBody",
+    "RegistryApiWorker",
+    "reading_unread_bodies",
+    "refuse_tls",
+    "starts_with_tls_handshake",
+]

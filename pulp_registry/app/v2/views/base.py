@@ -9,7 +9,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from pulp_registry.app import blob_storage, serving
+from pulp_registry.app import serving
 from pulp_registry.app.push import NotAPushRepository, push_target
 from pulp_registry.app.v2.auth import authorize
 from pulp_registry.app.v2.errors import (
@@ -50,7 +50,6 @@ class RegistryView(View):
             error = RegistryError(message="internal server error")
             response = error_response(error, request.method)
         response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
-        finish_request_body(request, response)
         return response
 
     def http_method_not_allowed(self, request, *args, **kwargs):
@@ -101,27 +100,6 @@ def database_unavailable(request, error):
         {"reason": "database unavailable"},
         message="the registry's database is unavailable; retry later",
     )
-
-
-# Bytes of an unread request body read and discarded before answering; past this the
-# connection is closed instead.
-_DRAIN_LIMIT = 1024 * 1024
-
-
-def finish_request_body(request, response):
-    """Consume what the view left of the request body before the response goes out.
-
-    A request refused early (401, 404, ...) leaves its body unread. gunicorn would drain it
-    after sending the response, and while draining it can swallow the start of the client's
-    next request on the keep-alive connection, which then waits forever. Reading the rest here
-    avoids that; a large rest closes the connection instead of being read.
-    """
-    drained = 0
-    for chunk in blob_storage.request_chunks(request):
-        drained += len(chunk)
-        if drained > _DRAIN_LIMIT:
-            response["Connection"] = "close"
-            return
 
 
 def served_or_404(name):
