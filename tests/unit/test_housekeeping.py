@@ -7,18 +7,20 @@ outage is tested in tests/functional/test_faults.py.
 """
 
 import base64
+import hashlib
 import io
 import json
 import os
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from pulpcore.plugin.models import TaskSchedule
+from pulpcore.plugin.models import Artifact, TaskSchedule
 
 from pulp_registry.app import access, blob_storage, serving
 from pulp_registry.app.models import UploadSession
@@ -208,3 +210,28 @@ def test_gc_uploads_only_removes_abandoned_uploads_and_nothing_else(basic_v2, se
     assert result["freed_bytes"] == 4096
     assert _error(basic_v2.get(location))["code"] == "BLOB_UPLOAD_UNKNOWN"
     assert _disk_usage(blob_storage.upload_dir()) == baseline
+
+
+def test_gc_removes_artifact_files_that_no_artifact_names(basic_v2):
+    """A crash between storing a finished upload and committing it leaves such a file."""
+    # Files of earlier tests whose transactions were rolled back are such files too.
+    gc.clean_stray_artifact_files(min_age=timedelta(0))
+    data = os.urandom(5000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    response = basic_v2.post(f"/v2/{NAME}/blobs/uploads/?digest={digest}", data=data,
+                             content_type="application/octet-stream")
+    assert response.status_code == 201
+    stored = Artifact.objects.get(sha256=digest.split(":")[1])
+    stored_path = Path(stored.file.path)
+    stray = stored_path.parent.parent / "ff" / ("0" * 62)
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"left by a crash")
+
+    # Young files are kept whatever names them: one may be being stored right now.
+    assert gc.clean_stray_artifact_files() == (0, 0)
+    assert gc.clean_stray_artifact_files(dry_run=True, min_age=timedelta(0)) == (1, 15)
+    assert stray.exists()
+    assert gc.clean_stray_artifact_files(min_age=timedelta(0)) == (1, 15)
+    assert not stray.exists()
+    assert stored_path.exists()
+    assert basic_v2.get(f"/v2/{NAME}/blobs/{digest}").status_code == 200

@@ -13,6 +13,10 @@ push makes a repository version that keeps its content alive. Garbage collection
    task by a worker, in an order that foreign keys allow (tags, then lists before the
    manifests they list, then blobs).
 
+Without ``--name`` it also deletes files in artifact storage that no artifact names and that are
+an hour old (:func:`clean_stray_artifact_files`): what a crash leaves between storing a finished
+upload and committing it.
+
 Housekeeping of abandoned uploads also runs on its own: :func:`expire_uploads` is a periodic
 pulpcore task (scheduled by :func:`configure_upload_expiry` from the
 ``REGISTRY_UPLOAD_EXPIRY`` setting) that removes upload sessions and upload files without
@@ -28,6 +32,7 @@ import re
 import time
 import uuid
 from contextlib import nullcontext
+from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -71,6 +76,10 @@ _AGE_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "sec
 # Stray upload files (no session: an interrupted monolithic upload) are only removed when
 # this old, whatever the requested age, because a monolithic upload in progress has no session.
 STRAY_UPLOAD_MIN_AGE = timedelta(hours=1)
+# A file in artifact storage that no artifact names is what a crash leaves between moving a
+# finished upload into storage and committing its rows. It is removed once its inode has not
+# changed for this long, so that an upload being stored right now is never taken.
+STRAY_ARTIFACT_MIN_AGE = timedelta(hours=1)
 # Content primary keys per orphan cleanup call.
 ORPHAN_BATCH = 5000
 
@@ -129,6 +138,8 @@ class Report:
     upload_sessions: int = 0
     upload_bytes: int = 0
     stray_upload_files: int = 0
+    stray_artifact_files: int = 0
+    stray_artifact_bytes: int = 0
     orphan_content: dict = field(default_factory=dict)
     orphan_artifacts: int = 0
     orphan_bytes: int = 0
@@ -152,7 +163,7 @@ class Report:
 
     @property
     def freed_bytes(self):
-        return self.orphan_bytes + self.upload_bytes
+        return self.orphan_bytes + self.upload_bytes + self.stray_artifact_bytes
 
     def as_dict(self):
         return {
@@ -166,6 +177,7 @@ class Report:
             "dropped_pending_blobs": self.pending_dropped,
             "deleted_upload_sessions": self.upload_sessions,
             "deleted_stray_upload_files": self.stray_upload_files,
+            "deleted_stray_artifact_files": self.stray_artifact_files,
             "deleted_content": self.orphan_content,
             "deleted_artifacts": self.orphan_artifacts,
             "freed_bytes": self.freed_bytes,
@@ -401,6 +413,53 @@ def clean_uploads(cutoff, names=None, dry_run=False, stray_cutoff=None):
     return count, freed, strays
 
 
+def _artifact_storage_root():
+    """The directory of artifact files, or None when artifacts are not on a local file system."""
+    storage = settings.STORAGES.get("default", {})
+    if not storage.get("BACKEND", "").endswith("FileSystem"):
+        return None
+    location = storage.get("OPTIONS", {}).get("location") or settings.MEDIA_ROOT
+    return Path(location)
+
+
+def clean_stray_artifact_files(dry_run=False, min_age=STRAY_ARTIFACT_MIN_AGE):
+    """Delete files in artifact storage that no artifact names and that are older than
+    ``min_age`` (see :data:`STRAY_ARTIFACT_MIN_AGE`).
+
+    The age is the file's inode change time: moving a finished upload into storage changes it,
+    while the modification time is that of the upload's last written chunk.
+
+    Returns:
+        tuple[int, int]: files deleted (or that would be), and their bytes.
+    """
+    root = _artifact_storage_root()
+    if root is None or not (root / "artifact").is_dir():
+        return 0, 0
+    cutoff = time.time() - min_age.total_seconds()
+    candidates = {}
+    for path in (root / "artifact").glob("*/*"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if path.is_file() and stat.st_ctime < cutoff:
+            candidates[path.relative_to(root).as_posix()] = (path, stat.st_size)
+    names = list(candidates)
+    known = set()
+    for start in range(0, len(names), ORPHAN_BATCH):
+        batch = names[start:start + ORPHAN_BATCH]
+        known.update(Artifact.objects.filter(file__in=batch).values_list("file", flat=True))
+    deleted = freed = 0
+    for name, (path, size) in candidates.items():
+        if name in known:
+            continue
+        deleted += 1
+        freed += size
+        if not dry_run:
+            path.unlink(missing_ok=True)
+    return deleted, freed
+
+
 UPLOAD_EXPIRY_TASK = "pulp_registry.app.tasks.gc.expire_uploads"
 UPLOAD_EXPIRY_SCHEDULE = "Remove abandoned registry uploads periodically"
 # The periodic task runs this often at most (pulpcore's worker looks at its schedules about
@@ -631,6 +690,13 @@ def garbage_collect(older_than, *, names=None, include_regular=False, keep_versi
         verb = "would delete" if dry_run else "deleted"
         progress(f"{verb} {sessions} upload session(s) and {strays} stray upload file(s) "
                  f"({upload_bytes} bytes)")
+    if not names:
+        report.stray_artifact_files, report.stray_artifact_bytes = clean_stray_artifact_files(
+            dry_run=dry_run)
+        if report.stray_artifact_files:
+            verb = "would delete" if dry_run else "deleted"
+            progress(f"{verb} {report.stray_artifact_files} file(s) in artifact storage that no "
+                     f"artifact names ({report.stray_artifact_bytes} bytes)")
     if dry_run:
         return report
     total = sum(len(ids) for ids in candidates.values())

@@ -124,6 +124,7 @@ class Command(RegistryCommand):
             f"  orphaned content {would}deleted: {deleted.get('manifests', 0)} manifest(s), "
             f"{deleted.get('tags', 0)} tag(s), {deleted.get('blobs', 0)} blob(s)\n"
             f"  files {would}deleted: {report.orphan_artifacts}\n"
+            f"  stray files in artifact storage {would}deleted: {report.stray_artifact_files}\n"
             f"  disk space {would}freed: {report.freed_bytes} bytes "
             f"({human_bytes(report.freed_bytes)})"
         )
