@@ -4,9 +4,10 @@ Clients send Basic credentials on every request when token authentication is off
 token request when it is on. Django's password hasher is deliberately slow (about 0.3 s of CPU),
 so a credential that verified recently is trusted for ``REGISTRY_BASIC_AUTH_CACHE_SECONDS``.
 The cache is keyed by a salted digest of the credential, never by the password itself, and is
-local to each process. A cache hit still loads the user (one query) and checks that the user is
-active and that the stored password hash has not changed since, so deactivating a user or
-changing a password takes effect at once.
+local to each process. A cache hit still loads the user (:mod:`pulp_registry.app.users`, which
+keeps rows for ``REGISTRY_USER_CACHE_SECONDS``) and checks that the user is active and that the
+stored password hash has not changed since, so deactivating a user or changing a password takes
+effect within those few seconds.
 """
 
 import base64
@@ -18,7 +19,9 @@ import threading
 import time
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate
+
+from pulp_registry.app import users
 
 _SALT = os.urandom(16)
 _cache = {}
@@ -67,7 +70,7 @@ def check_credentials(username, password):
         with _lock:
             entry = _cache.get(key)
         if entry and entry[2] > now:
-            user = get_user_model().objects.filter(pk=entry[0], is_active=True).first()
+            user = users.active_user(pk=entry[0])
             if user is not None and hmac.compare_digest(_stored_hash_digest(user), entry[1]):
                 return user
             with _lock:

@@ -16,6 +16,9 @@ PRIVATE_KEY_PATH = None
 TOKEN_EXPIRATION_TIME = 300
 # Seconds for which a verified HTTP Basic credential is trusted without hashing it again.
 REGISTRY_BASIC_AUTH_CACHE_SECONDS = 60
+# Seconds for which an API worker trusts a user's row (active, staff, password) it has read;
+# a change made in another process is seen within this time. 0: read it on every request.
+REGISTRY_USER_CACHE_SECONDS = 5
 # Largest manifest accepted on push, in bytes.
 REGISTRY_MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 # Largest page of tags or catalog entries returned at once.

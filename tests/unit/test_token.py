@@ -5,6 +5,7 @@ anonymous, OAuth2 POST, refresh tokens, the granted scopes)."""
 import json
 import sys
 import time
+from unittest import mock
 
 import jwt
 import pytest
@@ -458,3 +459,23 @@ def test_password_change_revokes_refresh_tokens(token_settings, people, client):
 def test_refresh_token_for_another_service_is_refused(token_settings, people, client):
     refresh = tokens.issue_refresh_token(people["alice"], "elsewhere")
     assert _oauth(client, grant_type="refresh_token", refresh_token=refresh).status_code == 401
+
+
+def test_a_verified_token_is_remembered_until_it_expires(token_settings):
+    key = token_settings.private_key_object
+    now = int(time.time())
+    # Valid (with the tolerated skew) for one more second.
+    issued = now - 300 - tokens.CLOCK_SKEW_SECONDS + 1
+    raw = sign(claims_for("a", [], lifetime=300, now=issued), key)
+    tokens.verify_token(raw, SERVICE)
+    with mock.patch.object(tokens.jwt, "decode", wraps=tokens.jwt.decode) as decode:
+        for _ in range(3):
+            assert tokens.verify_token(raw, SERVICE).subject == "a"
+        assert decode.call_count == 0
+        # Remembered only for the audience it was checked against.
+        with pytest.raises(tokens.InvalidToken):
+            tokens.verify_token(raw, "another.example")
+        # Past its expiry (and the tolerated skew) a remembered token is refused like any.
+        time.sleep(max(0.0, now + 1 - time.time()) + 0.05)
+        with pytest.raises(tokens.InvalidToken, match="expired"):
+            tokens.verify_token(raw, SERVICE)

@@ -450,6 +450,11 @@ def test_basic_credentials_are_hashed_once_per_ttl(users, settings):
         for _ in range(5):
             assert credentials.check_credentials("olga", "olga-pw").username == "olga"
         assert hashed.call_count == 1
+        # The user's row is cached too (REGISTRY_USER_CACHE_SECONDS); without that, it is read.
+        with CaptureQueriesContext(connection) as queries:
+            credentials.check_credentials("olga", "olga-pw")
+        assert len(queries) == 0
+        settings.REGISTRY_USER_CACHE_SECONDS = 0
         with CaptureQueriesContext(connection) as queries:
             credentials.check_credentials("olga", "olga-pw")
         assert len(queries) == 1

@@ -10,10 +10,13 @@ Two kinds of token are signed with the same key:
   fingerprint of the user's password hash, so changing the password revokes them.
 
 A ``token_use`` claim tells them apart, so that neither is accepted in place of the other.
-Verification needs no database query.
+Verification needs no database query. Clients send one access token with every request of a
+push or pull, so each process remembers the access tokens it verified (until they expire) and
+only checks their time window again.
 """
 
 import hashlib
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -167,6 +170,13 @@ def _parse_access(claim):
     return tuple(access)
 
 
+# (token, service, algorithm, key) -> (VerifiedToken, not before, expiry), for tokens that
+# verified.
+_verified = {}
+_verified_lock = threading.Lock()
+_MAX_VERIFIED = 10000
+
+
 def verify_token(raw, service):
     """Verify an access token's signature, algorithm, time window, audience and issuer.
 
@@ -181,12 +191,37 @@ def verify_token(raw, service):
         InvalidToken: the token must not be trusted.
         django.core.exceptions.ImproperlyConfigured: the keys are broken.
     """
+    algorithm, _, public_key = signing_keys()  # also raises when the keys are broken
+    # Keys are cached per process; a token verified with one key says nothing for another.
+    key = (raw, service, algorithm, id(public_key))
+    with _verified_lock:
+        known = _verified.get(key)
+    if known is not None:
+        token, not_before, expiry = known
+        now = time.time()
+        # The window as PyJWT checks it, with the same leeway.
+        if not_before - CLOCK_SKEW_SECONDS <= now < expiry + CLOCK_SKEW_SECONDS:
+            return token
+        with _verified_lock:
+            _verified.pop(key, None)
     claims = _decode(raw, service, ["exp", "nbf", "iat", "aud", "iss", "sub", "access"])
     if claims.get("token_use", ACCESS) != ACCESS:
         raise InvalidToken("not an access token")
     if not isinstance(claims["sub"], str):
         raise InvalidToken("malformed subject")
-    return VerifiedToken(subject=claims["sub"], access=_parse_access(claims["access"]))
+    token = VerifiedToken(subject=claims["sub"], access=_parse_access(claims["access"]))
+    if isinstance(claims["exp"], (int, float)) and isinstance(claims["nbf"], (int, float)):
+        with _verified_lock:
+            if len(_verified) >= _MAX_VERIFIED:
+                _verified.clear()
+            _verified[key] = (token, claims["nbf"], claims["exp"])
+    return token
+
+
+def forget_verified_tokens():
+    """Forget every access token verified so far (used by tests)."""
+    with _verified_lock:
+        _verified.clear()
 
 
 def verify_refresh_token(raw, service):

@@ -15,7 +15,6 @@ import json
 import logging
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from django.http import HttpResponse
@@ -23,7 +22,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from pulp_registry.app import access
+from pulp_registry.app import access, users
 from pulp_registry.app.credentials import check_credentials, user_from_basic_header
 from pulp_registry.app.token.scopes import Scope, parse_scopes
 from pulp_registry.app.token.tokens import (
@@ -112,7 +111,7 @@ def _json(body, status=200):
 
 
 def _find_user(username):
-    return get_user_model().objects.filter(username=username, is_active=True).first()
+    return users.active_user(username=username)
 
 
 @method_decorator(csrf_exempt, name="dispatch")

@@ -14,17 +14,17 @@ help.
 With ``TOKEN_AUTH_DISABLED``, requests carry HTTP Basic credentials and the rules of
 :mod:`pulp_registry.app.access` decide directly (only staff users push).
 
-Verifying a token costs no database query except loading the token's user.
+Verifying a token costs no database query except loading the token's user, which API workers
+keep for a few seconds (:mod:`pulp_registry.app.users`).
 """
 
 import logging
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 
-from pulp_registry.app import access
+from pulp_registry.app import access, users
 from pulp_registry.app.credentials import user_from_basic_header
 from pulp_registry.app.token.tokens import InvalidToken, verify_token
 from pulp_registry.app.v2.errors import Denied, Unauthorized, Unavailable
@@ -121,7 +121,7 @@ def _identify_bearer(request, raw):
         )
     if not token.subject:
         return RequestIdentity(AnonymousUser(), token)
-    user = get_user_model().objects.filter(username=token.subject, is_active=True).first()
+    user = users.active_user(username=token.subject)
     if user is None:
         return RequestIdentity(
             AnonymousUser(), token_error="the token's user does not exist or is inactive"

@@ -32,11 +32,11 @@ def check_digest(digest):
 
 
 def _stored(blob, digest):
-    """The size and file of a blob loaded with ``Served.blob(..., with_artifact=True)``."""
+    """The artifact of a blob loaded with ``Served.blob(..., with_artifact=True)``."""
     if blob.artifact_file is None:
         raise BlobUnknown({"digest": digest})
     # An unsaved Artifact resolves the stored name to a path through pulpcore's storage.
-    return blob.artifact_size, Artifact(file=blob.artifact_file, size=blob.artifact_size)
+    return Artifact(file=blob.artifact_file, size=blob.artifact_size)
 
 
 def _parse_range(header, size):
@@ -74,7 +74,10 @@ class BlobView(RegistryView):
 
     def head(self, request, name, digest):
         _, blob = self._find(request, name, digest)
-        size, _ = _stored(blob, digest)
+        if blob.artifact_file is None:
+            raise BlobUnknown({"digest": digest})
+        # The size is all a HEAD needs: no Artifact, whose construction looks up the domain.
+        size = blob.artifact_size
         return empty_response(
             200,
             {
@@ -87,7 +90,7 @@ class BlobView(RegistryView):
 
     def get(self, request, name, digest):
         _, blob = self._find(request, name, digest)
-        _, artifact = _stored(blob, digest)
+        artifact = _stored(blob, digest)
         path = artifact.file.path
         if not os.path.exists(path):
             raise BlobUnknown({"digest": digest}, message="blob data is missing from storage")
