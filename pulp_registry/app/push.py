@@ -9,13 +9,14 @@ from contextlib import contextmanager, nullcontext
 
 from django.db import IntegrityError, transaction
 
-from pulpcore.plugin.models import Content, Repository
+from pulpcore.plugin.models import Content
 from pulpcore.plugin.util import assign_role, get_domain
 
 from pulp_registry.app import access, serving
 from pulp_registry.app.access import PUSH
 from pulp_registry.app.media_types import LIST_TYPES
 from pulp_registry.app.models import (
+    AddedContent,
     Blob,
     Manifest,
     Namespace,
@@ -149,7 +150,8 @@ def locked_new_version(repository, savepoints=True):
     """Make a new version of ``repository`` while holding its row lock.
 
     Args:
-        repository: the repository.
+        repository: the repository, loaded or from ``Served.repository_to_lock()`` (then read
+            in full by the locking query).
         savepoints: False when nothing in the block recovers from a database error, so that
             pulpcore's nested atomic blocks need no savepoints (see :func:`without_savepoints`).
 
@@ -160,12 +162,14 @@ def locked_new_version(repository, savepoints=True):
         # The locking query also reads next_version, which may have moved while we waited.
         # FOR NO KEY UPDATE still queues versions one after another, but lets rows that merely
         # reference the repository (uploaded-blob links, upload sessions) be written meanwhile.
-        repository.next_version = (
-            Repository.objects.select_for_update(no_key=True)
-            .filter(pk=repository.pk)
-            .values_list("next_version", flat=True)
-            .get()
-        )
+        locking = type(repository).objects.select_for_update(no_key=True)
+        if getattr(repository, "registry_unloaded", False):
+            repository.refresh_from_db(from_queryset=locking)
+            repository.registry_unloaded = False
+        else:
+            repository.next_version = (
+                locking.filter(pk=repository.pk).values_list("next_version", flat=True).get()
+            )
         try:
             with nullcontext() if savepoints else without_savepoints():
                 with repository.new_version() as version:
@@ -183,15 +187,13 @@ def locked_new_version(repository, savepoints=True):
 def get_or_create_tag(name, manifest):
     """The tag ``name`` pointing at ``manifest``, created if no repository has it yet.
 
-    Like ``get_or_create``, with one savepoint instead of two (a tag is two rows).
+    Like ``get_or_create``, with one savepoint instead of two (a tag is two rows), and trying
+    the insert first: pushes mostly point a tag at a new manifest, which needs a new tag.
     """
-    tag = Tag.objects.filter(name=name, tagged_manifest=manifest).first()
-    if tag is not None:
-        return tag
     try:
         with transaction.atomic(), without_savepoints():
             return Tag.objects.create(name=name, tagged_manifest=manifest)
-    except IntegrityError:  # created at the same moment by another push
+    except IntegrityError:  # exists already (in some repository), or was created just now
         return Tag.objects.get(name=name, tagged_manifest=manifest)
 
 
@@ -232,14 +234,17 @@ def add_manifest(repository, manifest, tag_name=None, blob_ids=None, child_ids=N
         content_ids = manifest_content(manifest)
     else:
         content_ids = [manifest.pk, *blob_ids]
+    tags = []
     if tag_name is not None:
-        content_ids.append(get_or_create_tag(tag_name, manifest).pk)
+        tags.append((get_or_create_tag(tag_name, manifest).pk, tag_name))
+        content_ids.append(tags[0][0])
     if child_ids is None and manifest.media_type in LIST_TYPES:
         child_ids = list(manifest.child_links.values_list("manifest_id", flat=True))
     with locked_new_version(repository, savepoints=False) as version:
         if child_ids:
             _check_children_present(version, child_ids)
         version.add_content(Content.objects.filter(pk__in=content_ids))
+        version.registry_added = AddedContent(content_ids, tags)
     return version if version.complete else None
 
 

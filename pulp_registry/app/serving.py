@@ -86,6 +86,23 @@ class Served:
             self._repository = _load_repository(self.repository_pk, self.repository_type)
         return self._repository
 
+    def repository_to_lock(self):
+        """The served repository for :func:`pulp_registry.app.push.locked_new_version`.
+
+        Unless it is loaded already, this is an instance holding only its primary key, which
+        ``locked_new_version`` reads in full while it takes the row lock: one query instead of
+        two.
+        """
+        if self._repository is not None or self.repository_pk is None:
+            return self.repository
+        model = _repository_model(self.repository_type)
+        if model is None:
+            return self.repository
+        repository = model(pk=self.repository_pk)
+        repository._state.adding = False  # it exists: saving it must update, not create
+        repository.registry_unloaded = True
+        return repository
+
     @property
     def version(self):
         """The served repository version (loaded on first use), or None."""
@@ -241,10 +258,17 @@ def resolve(name):
     return Served(distribution_pk, repository_pk, repository_type, latest_pk)
 
 
-def _load_repository(pk, pulp_type):
+def _repository_model(pulp_type):
     for model in (RegistryPushRepository, RegistryRepository):
         if pulp_type == model.get_pulp_type():
-            return model.objects.get(pk=pk)
+            return model
+    return None
+
+
+def _load_repository(pk, pulp_type):
+    model = _repository_model(pulp_type)
+    if model is not None:
+        return model.objects.get(pk=pk)
     return Repository.objects.get(pk=pk).cast()
 
 

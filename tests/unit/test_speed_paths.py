@@ -327,9 +327,15 @@ def test_an_error_inside_a_savepoint_free_version_rolls_everything_back(pusher, 
 
 
 
-def test_a_token_for_known_credentials_costs_one_query(pusher):
+@pytest.mark.parametrize("user_cache_seconds, queries", [(5, 0), (0, 1)])
+def test_a_token_for_known_credentials_costs_at_most_the_user(
+    pusher, settings, user_cache_seconds, queries
+):
+    settings.REGISTRY_USER_CACHE_SECONDS = user_cache_seconds
     pusher.login("repository:speed/repo:pull,push")  # the credential is verified and cached
     with CaptureQueriesContext(connection) as captured:
         pusher.login("repository:speed/repo:pull,push")
-    # Only the user: no domain lookup, no second password check.
-    assert len(captured.captured_queries) == 1, [q["sql"] for q in captured.captured_queries]
+    # At most the user (kept for a few seconds): no domain lookup, no second password check.
+    assert len(captured.captured_queries) == queries, [
+        q["sql"] for q in captured.captured_queries
+    ]

@@ -3,6 +3,7 @@ the tasks and the management commands."""
 
 from .content import Blob, Manifest, ManifestBlob, ManifestListEntry, Tag  # noqa: F401
 from .repository import (  # noqa: F401
+    AddedContent,
     Namespace,
     RegistryDistribution,
     RegistryPushRepository,

@@ -8,6 +8,8 @@
   object that users get roles on (owner, collaborator, consumer).
 """
 
+from typing import NamedTuple
+
 from django.db import models
 from django.db.models import OuterRef, Subquery
 
@@ -18,7 +20,6 @@ from pulpcore.plugin.models import (
     Distribution,
     Repository,
     RepositoryContent,
-    RepositoryVersion,
 )
 from pulpcore.plugin.repo_version_utils import remove_duplicates, validate_repo_version
 
@@ -47,6 +48,19 @@ class Namespace(BaseModel, AutoAddObjPermsMixin):
         return self.name
 
 
+class AddedContent(NamedTuple):
+    """What a push adds to a new version, told to :meth:`finalize_new_version` beforehand.
+
+    Attributes:
+        content_ids: primary keys of the content it added (content that was already in the
+            repository may be among them).
+        tags: ``(primary key, name)`` of the tags among them.
+    """
+
+    content_ids: list
+    tags: list
+
+
 class _RegistryRepositoryMixin:
     """Behaviour shared by both repository types."""
 
@@ -66,41 +80,41 @@ class _RegistryRepositoryMixin:
 
         Every version was finalised this way or by pulpcore's full check, so what the previous
         version holds is already free of duplicates.
+
+        A push that knows what it added says so in ``new_version.registry_added``
+        (:class:`AddedContent`), which saves looking it up.
         """
         if new_version.base_version_id:
             remove_duplicates(new_version)
             validate_repo_version(new_version)
             return
-        # The content this version adds, as pulpcore's added() finds it. Read as a list first:
-        # as a subquery, PostgreSQL tends to scan every tag (or all content) to join it.
-        added = list(
-            RepositoryContent.objects.filter(version_added=new_version).values_list(
-                "content_id", flat=True
+        hint = getattr(new_version, "registry_added", None)
+        if hint is not None:
+            added, added_tags = hint.content_ids, hint.tags
+        else:
+            # The content this version adds, as pulpcore's added() finds it. Read as a list
+            # first: as a subquery, PostgreSQL tends to scan every tag (or all content) to
+            # join it.
+            added = list(
+                RepositoryContent.objects.filter(version_added=new_version).values_list(
+                    "content_id", flat=True
+                )
             )
-        )
-        added_tags = list(Tag.objects.filter(pk__in=added).values_list("pk", "name"))
+            added_tags = list(Tag.objects.filter(pk__in=added).values_list("pk", "name"))
         names = {name for _, name in added_tags}
         if len(names) != len(added_tags):
             validate_repo_version(new_version)  # raises, naming the duplicates
         if names:
-            # The version pulpcore's previous() returns, without loading its content_ids array
-            # (which grows with the repository).
-            previous_pk = (
-                new_version.repository.versions.complete()
-                .filter(number__lt=new_version.number)
-                .order_by("-number")
+            # The new version holds the previous version's content plus what it adds (its
+            # content_ids are saved by add_content), so the other tags of these names in it
+            # are the ones the added tags replace.
+            replaced = list(
+                Tag.objects.filter(name__in=names, pk__in=new_version.content_ids_subquery())
+                .exclude(pk__in=[pk for pk, _ in added_tags])
                 .values_list("pk", flat=True)
-                .first()
             )
-            if previous_pk is not None:
-                previous = RepositoryVersion(pk=previous_pk)
-                replaced = list(
-                    Tag.objects.filter(name__in=names, pk__in=previous.content_ids_subquery())
-                    .exclude(pk__in=[pk for pk, _ in added_tags])
-                    .values_list("pk", flat=True)
-                )
-                if replaced:
-                    new_version.remove_content(Tag.objects.filter(pk__in=replaced))
+            if replaced:
+                new_version.remove_content(Tag.objects.filter(pk__in=replaced))
         blob_digest = Blob.objects.filter(pk=OuterRef("content_id")).values("digest")[:1]
         misplaced = (
             ContentArtifact.objects.filter(content_id__in=added)
@@ -109,6 +123,13 @@ class _RegistryRepositoryMixin:
         )
         if misplaced:
             validate_repo_version(new_version)
+
+
+    def cleanup_old_versions(self):
+        """Delete versions beyond ``retain_repo_versions``; nothing to do (and no query) when
+        every version is kept, which is the default."""
+        if self.retain_repo_versions:
+            super().cleanup_old_versions()
 
 
 class RegistryPushRepository(_RegistryRepositoryMixin, Repository, AutoAddObjPermsMixin):

@@ -120,7 +120,7 @@ class ManifestView(RegistryView):
         with transaction.atomic():
             manifest = save_manifest(parsed, blobs, children)
             push.add_manifest(
-                served.repository,
+                served.repository_to_lock(),
                 manifest,
                 tag_name=None if algorithm else reference,
                 blob_ids=[blob.pk for blob in blobs.values()],
