@@ -2,40 +2,9 @@
 is in the repository, and saving the manifest with its links to blobs and child manifests."""
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 
-from pulp_registry.app.models import (
-    Blob,
-    Manifest,
-    ManifestBlob,
-    ManifestListEntry,
-    RegistryPushRepository,
-)
+from pulp_registry.app.models import Manifest, ManifestBlob, ManifestListEntry
 from pulp_registry.app.v2.errors import ManifestBlobUnknown, ManifestInvalid
-
-
-def _blobs_in(served, digests):
-    """Blobs (with their stored size) among ``digests`` that the repository holds."""
-    if not digests or served is None:
-        return {}
-    # Membership as subqueries, not joins: no duplicate rows to remove, and a query that
-    # PostgreSQL plans quickly.
-    where = Q()
-    content_ids = served.content_ids()
-    if content_ids is not None:
-        where |= Q(pk__in=content_ids)
-    if served.is_push:
-        where |= Q(
-            pk__in=RegistryPushRepository.pending_blobs.through.objects.filter(
-                registrypushrepository_id=served.repository_pk
-            ).values("blob_id")
-        )
-    if not where:
-        return {}
-    rows = Blob.objects.filter(where, digest__in=digests).annotate(
-        stored_size=F("contentartifact__artifact__size")
-    )
-    return {blob.digest: blob for blob in rows}
 
 
 def resolve_references(parsed, served):
@@ -46,7 +15,8 @@ def resolve_references(parsed, served):
         served: the target repository's :class:`~pulp_registry.app.serving.Served`.
 
     Returns:
-        tuple[dict, dict]: blobs and child manifests by digest.
+        tuple[dict, dict]: blobs (:class:`~pulp_registry.app.serving.StoredBlob`) and child
+        manifests by digest.
 
     Raises:
         ManifestBlobUnknown: a referenced blob or child manifest is not in the repository.
@@ -54,17 +24,17 @@ def resolve_references(parsed, served):
     """
     wanted = [d for d in ([parsed.config] if parsed.config else []) + parsed.layers]
     wanted = [d for d in wanted if not d.is_foreign]
-    blobs = _blobs_in(served, {d.digest for d in wanted})
+    blobs = served.stored_blobs(d.digest for d in wanted) if served is not None else {}
     for descriptor in wanted:
         blob = blobs.get(descriptor.digest)
         if blob is None:
             raise ManifestBlobUnknown({"digest": descriptor.digest})
-        if blob.stored_size is not None and blob.stored_size != descriptor.size:
+        if blob.artifact_size is not None and blob.artifact_size != descriptor.size:
             raise ManifestInvalid(
                 {
                     "digest": descriptor.digest,
                     "size": descriptor.size,
-                    "stored_size": blob.stored_size,
+                    "stored_size": blob.artifact_size,
                 },
                 message="a descriptor's size does not match the blob's size",
             )
@@ -92,7 +62,7 @@ def save_manifest(parsed, blobs, children):
 
     Args:
         parsed: the validated manifest.
-        blobs: its blobs by digest, from :func:`resolve_references`.
+        blobs: its blobs by digest (anything with a ``pk``), from :func:`resolve_references`.
         children: its child manifests by digest.
 
     Returns:
@@ -107,7 +77,7 @@ def save_manifest(parsed, blobs, children):
         media_type=parsed.media_type,
         schema_version=parsed.schema_version,
         data=parsed.data,
-        config_blob=config_blob,
+        config_blob_id=config_blob.pk if config_blob is not None else None,
         config_media_type=parsed.config.media_type if parsed.config else None,
         subject=parsed.subject.digest if parsed.subject else None,
         artifact_type=parsed.artifact_type,
@@ -117,7 +87,7 @@ def save_manifest(parsed, blobs, children):
         with transaction.atomic():
             manifest.save()
             ManifestBlob.objects.bulk_create(
-                ManifestBlob(manifest=manifest, blob=blobs[layer.digest], position=position)
+                ManifestBlob(manifest=manifest, blob_id=blobs[layer.digest].pk, position=position)
                 for position, layer in enumerate(parsed.layers)
                 if not layer.is_foreign
             )

@@ -164,6 +164,27 @@ class Served:
         rows = _STORED_BLOB_QUERIES[(in_version, pending)].rows(digest, *keys)
         return StoredBlob(*rows[0]) if rows else None
 
+    def stored_blobs(self, digests):
+        """The blobs among ``digests`` found as :meth:`stored_blob` finds one, by digest.
+
+        Returns:
+            dict[str, StoredBlob]
+        """
+        digests = sorted(set(digests))
+        in_version, pending = self.version_pk is not None, self.is_push
+        if not digests or not (in_version or pending):
+            return {}
+        keys = [key for key, wanted in ((self.version_pk, in_version),
+                                        (self.repository_pk, pending)) if wanted]
+        query = _stored_blobs_query(len(digests), in_version, pending)
+        found = {}
+        for row in query.rows(*digests, *keys):
+            blob = StoredBlob(*row)
+            # A blob has one artifact; should it have a row without one too, prefer the other.
+            if blob.digest not in found or found[blob.digest].artifact_size is None:
+                found[blob.digest] = blob
+        return found
+
     def manifest_by_digest(self, digest):
         """The manifest with ``digest`` in the served version, or None."""
         return self._in_version(Manifest.objects.filter(digest=digest)).first()
@@ -305,27 +326,55 @@ def _pending_blob_ids(repository_pk):
     ).values("blob_id")
 
 
+def _stored_blobs_queryset(digests, in_version, pending, keys):
+    keys = list(keys)
+    where = Q()
+    if in_version:
+        where |= Q(pk__in=RepositoryVersion(pk=keys.pop(0)).content_ids_subquery())
+    if pending:
+        where |= Q(pk__in=_pending_blob_ids(keys.pop(0)))
+    return (
+        Blob.objects.filter(where, digest__in=digests)
+        .annotate(
+            artifact_size=F("contentartifact__artifact__size"),
+            artifact_file=F("contentartifact__artifact__file"),
+        )
+        .values_list("pk", "digest", "artifact_size", "artifact_file")
+    )
+
+
 def _stored_blob_query(in_version, pending):
     def build(digest, *keys):
-        keys = list(keys)
-        where = Q()
-        if in_version:
-            where |= Q(pk__in=RepositoryVersion(pk=keys.pop(0)).content_ids_subquery())
-        if pending:
-            where |= Q(pk__in=_pending_blob_ids(keys.pop(0)))
         return (
-            Blob.objects.filter(where, digest=digest)
-            .annotate(
-                artifact_size=F("contentartifact__artifact__size"),
-                artifact_file=F("contentartifact__artifact__file"),
-            )
+            _stored_blobs_queryset([digest], in_version, pending, keys)
             # A blob has one artifact; should it have a row without one too, prefer the other.
-            .order_by(F("artifact_size").asc(nulls_last=True))
-            .values_list("pk", "digest", "artifact_size", "artifact_file")[:1]
+            .order_by(F("artifact_size").asc(nulls_last=True))[:1]
         )
 
     kinds = [str] + [uuid.UUID] * (int(in_version) + int(pending))
     return CompiledQuery(build, *kinds)
+
+
+_BLOBS_QUERIES = {}
+
+
+def _stored_blobs_query(count, in_version, pending):
+    """The compiled query finding ``count`` blobs by digest (one per count: a manifest push
+    looks up its config and layers at once)."""
+    key = (count, in_version, pending)
+    query = _BLOBS_QUERIES.get(key)
+    if query is None:
+
+        def build(*values):
+            return _stored_blobs_queryset(values[:count], in_version, pending, values[count:])
+
+        kinds = [str] * count + [uuid.UUID] * (int(in_version) + int(pending))
+        query = CompiledQuery(build, *kinds)
+        # Images have few layers; an image with an unusual count is still served, just not
+        # remembered.
+        if len(_BLOBS_QUERIES) < _MAX_TAG_QUERIES:
+            _BLOBS_QUERIES[key] = query
+    return query
 
 
 _STORED_BLOB_QUERIES = {

@@ -124,7 +124,6 @@ class _RegistryRepositoryMixin:
         if misplaced:
             validate_repo_version(new_version)
 
-
     def cleanup_old_versions(self):
         """Delete versions beyond ``retain_repo_versions``; nothing to do (and no query) when
         every version is kept, which is the default."""

@@ -22,7 +22,6 @@ _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _STREAM_PIECE = 1024 * 1024
 
 
-
 def check_digest(digest):
     """Refuse a malformed or unsupported digest with DIGEST_INVALID."""
     try:
