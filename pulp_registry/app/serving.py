@@ -11,7 +11,8 @@ import uuid
 from collections import OrderedDict
 from typing import NamedTuple, Optional
 
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, Func, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from pulpcore.plugin.models import Repository, RepositoryVersion
 
@@ -284,6 +285,60 @@ def _repository_model(pulp_type):
         if pulp_type == model.get_pulp_type():
             return model
     return None
+
+
+def _served_by_name(name):
+    """Subqueries for the version and repository that ``name`` serves, as :func:`resolve`
+    finds them: the pinned version, else the latest complete version of the repository."""
+    distribution = RegistryDistribution.objects.filter(base_path=name)
+    latest = (
+        RepositoryVersion.objects.filter(repository_id=OuterRef("repository_id"), complete=True)
+        .order_by("-number")
+        .values("pk")[:1]
+    )
+    version_pk = distribution.annotate(
+        served_version=Coalesce("repository_version_id", Subquery(latest))
+    ).values("served_version")[:1]
+    repository_pk = distribution.annotate(
+        served_repository=Coalesce("repository_version__repository_id", "repository_id")
+    ).values("served_repository")[:1]
+    return Subquery(version_pk), Subquery(repository_pk)
+
+
+def _stored_blob_by_name_query(name, digest):
+    version_pk, repository_pk = _served_by_name(name)
+    in_version = (
+        RepositoryVersion.objects.filter(pk=version_pk)
+        .annotate(content_id=Func(F("content_ids"), function="unnest"))
+        .values("content_id")
+    )
+    # Only push repositories have uploaded-blob links, so this finds none for the others.
+    pending = RegistryPushRepository.pending_blobs.through.objects.filter(
+        registrypushrepository_id=repository_pk
+    ).values("blob_id")
+    return (
+        Blob.objects.filter(Q(pk__in=in_version) | Q(pk__in=pending), digest=digest)
+        .annotate(
+            artifact_size=F("contentartifact__artifact__size"),
+            artifact_file=F("contentartifact__artifact__file"),
+        )
+        .order_by(F("artifact_size").asc(nulls_last=True))
+        .values_list("pk", "digest", "artifact_size", "artifact_file")[:1]
+    )
+
+
+_STORED_BLOB_BY_NAME = CompiledQuery(_stored_blob_by_name_query, str, str)
+
+
+def stored_blob_by_name(name, digest):
+    """The blob with ``digest`` that ``name`` serves, as ``resolve(name).stored_blob(digest)``
+    finds it, in one query (blob HEAD and GET need nothing else).
+
+    Returns:
+        StoredBlob | None: None also when nothing is served at ``name``.
+    """
+    rows = _STORED_BLOB_BY_NAME.rows(name, digest)
+    return StoredBlob(*rows[0]) if rows else None
 
 
 def _load_repository(pk, pulp_type):

@@ -7,7 +7,7 @@ from django.http import FileResponse, StreamingHttpResponse
 
 from pulpcore.plugin.models import Artifact
 
-from pulp_registry.app import blob_storage, push
+from pulp_registry.app import blob_storage, push, serving
 from pulp_registry.app.v2.auth import authorize
 from pulp_registry.app.v2.errors import BlobRangeNotSatisfiable, BlobUnknown, DigestInvalid
 from pulp_registry.app.v2.names import parse_digest
@@ -65,14 +65,14 @@ class BlobView(RegistryView):
     def _find(self, request, name, digest):
         authorize(request, name, "pull")
         check_digest(digest)
-        served = served_or_404(name)
-        blob = served.blob(digest, with_artifact=True)
+        blob = serving.stored_blob_by_name(name, digest)
         if blob is None:
+            served_or_404(name)  # NAME_UNKNOWN, if that is why
             raise BlobUnknown({"digest": digest})
-        return served, blob
+        return blob
 
     def head(self, request, name, digest):
-        _, blob = self._find(request, name, digest)
+        blob = self._find(request, name, digest)
         if blob.artifact_file is None:
             raise BlobUnknown({"digest": digest})
         # The size is all a HEAD needs: no Artifact, whose construction looks up the domain.
@@ -88,7 +88,7 @@ class BlobView(RegistryView):
         )
 
     def get(self, request, name, digest):
-        _, blob = self._find(request, name, digest)
+        blob = self._find(request, name, digest)
         artifact = _stored(blob, digest)
         path = artifact.file.path
         if not os.path.exists(path):
