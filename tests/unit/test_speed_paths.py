@@ -132,6 +132,16 @@ def test_resolve_pinned_and_empty_distributions(pusher):
     assert regular_served.version_pk == regular.latest_version().pk
     empty = serving.resolve("speed/empty")
     assert empty.repository_pk is None and empty.repository is None and empty.tag_names() == []
+    # The one-query blob lookup serves what resolve() serves, blob by blob.
+    pending, pending_digest = images.random_blob(30)
+    assert pusher.upload("speed/repo", pending).status_code == 201
+    digests = list(Blob.objects.values_list("digest", flat=True))
+    for name in ("speed/repo", "speed/pinned", "speed/regular", "speed/empty"):
+        served = serving.resolve(name)
+        for digest in digests:
+            expected = served.stored_blob(digest) if served.repository_pk else None
+            assert serving.stored_blob_by_name(name, digest) == expected, (name, digest)
+    assert serving.stored_blob_by_name("speed/pinned", pending_digest) is not None
 
 
 def test_tag_names_match_the_orm_for_every_page_shape(pusher):
@@ -174,8 +184,12 @@ def test_stored_blob_finds_version_and_pending_blobs_with_their_artifact(pusher)
         assert found == serving.StoredBlob(blob.pk, digest, size, artifact.file.name)
         assert served.blob(digest, with_artifact=True) == found
         assert served.blob(digest) == blob
+        # The same in one query from the name (blob HEAD and GET).
+        assert serving.stored_blob_by_name("speed/repo", digest) == found
     assert served.stored_blob(elsewhere_digest) is None
     assert served.blob(elsewhere_digest) is None
+    assert serving.stored_blob_by_name("speed/repo", elsewhere_digest) is None
+    assert serving.stored_blob_by_name("speed/nothing", layer["digest"]) is None
     # Several at once (a manifest push looks up its config and layers together).
     digests = [layer["digest"], pending_digest, elsewhere_digest, layer["digest"]]
     assert served.stored_blobs(digests) == {
