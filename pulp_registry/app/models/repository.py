@@ -8,6 +8,7 @@
   object that users get roles on (owner, collaborator, consumer).
 """
 
+import uuid
 from typing import NamedTuple
 
 from django.db import models
@@ -20,8 +21,11 @@ from pulpcore.plugin.models import (
     Distribution,
     Repository,
     RepositoryContent,
+    RepositoryVersion,
 )
 from pulpcore.plugin.repo_version_utils import remove_duplicates, validate_repo_version
+
+from pulp_registry.app.compiled_queries import CompiledQuery
 
 from .content import Blob, Manifest, Tag
 
@@ -59,6 +63,49 @@ class AddedContent(NamedTuple):
 
     content_ids: list
     tags: list
+
+
+def _replaced_tags(names, version_pk, added_tag_pks):
+    """Tags named ``names`` in the version, other than the ones it adds."""
+    return (
+        Tag.objects.filter(name__in=names, pk__in=RepositoryVersion(pk=version_pk)
+                           .content_ids_subquery())
+        .exclude(pk__in=added_tag_pks)
+        .values_list("pk")
+    )
+
+
+_REPLACED_TAGS = CompiledQuery(
+    lambda name, version_pk, tag_pk: _replaced_tags([name], version_pk, [tag_pk]),
+    str, uuid.UUID, uuid.UUID,
+)
+_MISPLACED_QUERIES = {}
+# Pushes add a handful of units; larger additions (REST tasks) build their query each time.
+_MISPLACED_COMPILED_UP_TO = 32
+
+
+def _misplaced_artifacts(content_ids):
+    blob_digest = Blob.objects.filter(pk=OuterRef("content_id")).values("digest")[:1]
+    return (
+        ContentArtifact.objects.filter(content_id__in=content_ids)
+        .exclude(relative_path=Subquery(blob_digest))
+        .values_list("pk")[:1]
+    )
+
+
+def _has_misplaced_artifacts(content_ids):
+    """Whether any of the content units has an artifact that does not lie at its blob's
+    digest (for a few units, with SQL built once per count)."""
+    count = len(content_ids)
+    if not count:
+        return False
+    if count > _MISPLACED_COMPILED_UP_TO:
+        return _misplaced_artifacts(content_ids).exists()
+    query = _MISPLACED_QUERIES.get(count)
+    if query is None:
+        query = CompiledQuery(lambda *ids: _misplaced_artifacts(ids), *[uuid.UUID] * count)
+        _MISPLACED_QUERIES[count] = query
+    return bool(query.rows(*content_ids))
 
 
 class _RegistryRepositoryMixin:
@@ -108,20 +155,15 @@ class _RegistryRepositoryMixin:
             # The new version holds the previous version's content plus what it adds (its
             # content_ids are saved by add_content), so the other tags of these names in it
             # are the ones the added tags replace.
-            replaced = list(
-                Tag.objects.filter(name__in=names, pk__in=new_version.content_ids_subquery())
-                .exclude(pk__in=[pk for pk, _ in added_tags])
-                .values_list("pk", flat=True)
-            )
+            if len(added_tags) == 1:  # a tagged push: SQL built once per process
+                (tag_pk, name), = added_tags
+                rows = _REPLACED_TAGS.rows(name, new_version.pk, tag_pk)
+            else:
+                rows = _replaced_tags(names, new_version.pk, [pk for pk, _ in added_tags])
+            replaced = [pk for pk, in rows]
             if replaced:
                 new_version.remove_content(Tag.objects.filter(pk__in=replaced))
-        blob_digest = Blob.objects.filter(pk=OuterRef("content_id")).values("digest")[:1]
-        misplaced = (
-            ContentArtifact.objects.filter(content_id__in=added)
-            .exclude(relative_path=Subquery(blob_digest))
-            .exists()
-        )
-        if misplaced:
+        if _has_misplaced_artifacts(added):
             validate_repo_version(new_version)
 
     def cleanup_old_versions(self):
