@@ -106,6 +106,7 @@ def pytest_configure(config):
         # pytest numbers its temporary roots per user and deletes old ones: a second run side
         # by side would delete this run's registries' data directories under them.
         config.option.basetemp = tempfile.mkdtemp(prefix="pulp-registry-pytest-")
+        _state["own_basetemp"] = config.option.basetemp
     if not os.environ.get("PULP_SETTINGS"):
         workdir = Path(tempfile.mkdtemp(prefix="pulp-registry-tests-"))
         _state["workdir"] = workdir
@@ -118,6 +119,12 @@ def pytest_configure(config):
     django.setup()
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Remember whether every test passed: the temporary root is only kept after a failure,
+    for a look at the failed registries' logs and data."""
+    _state["passed"] = exitstatus == 0
+
+
 def pytest_unconfigure(config):
     """Stop the embedded PostgreSQL (if one was started) and remove the temporary files."""
     postgres = _state.pop("postgres", None)
@@ -126,6 +133,9 @@ def pytest_unconfigure(config):
     workdir = _state.pop("workdir", None)
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
+    basetemp = _state.pop("own_basetemp", None)
+    if basetemp is not None and _state.pop("passed", False):
+        shutil.rmtree(basetemp, ignore_errors=True)
     if _state.pop("own_settings", False):
         # Later child processes (and a re-run in the same process) must not inherit it.
         os.environ.pop("PULP_SETTINGS", None)
