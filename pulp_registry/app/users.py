@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db.models.signals import post_delete, post_save
 
 _MAX_ENTRIES = 10000
+_clock = time.monotonic  # replaced by tests
 _lock = threading.Lock()
 # ("name", username) or ("pk", pk) -> (database alias, field names, row values, expiry, pk)
 _rows = {}
@@ -49,7 +50,7 @@ def active_user(username=None, pk=None):
     ttl = _ttl()
     if ttl <= 0:
         return _load(key)
-    now = time.monotonic()
+    now = _clock()
     with _lock:
         entry = _rows.get(key)
     if entry is not None and entry[3] > now:
