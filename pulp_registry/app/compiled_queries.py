@@ -77,3 +77,29 @@ class CompiledQuery:
         with connections[alias].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
+
+
+class QueryShapes:
+    """The compiled queries of one lookup in its several shapes (a page size, a number of
+    values), each compiled on first use.
+
+    Clients use few shapes; past ``limit`` of them an odd one is still answered, compiled each
+    time but not remembered.
+
+    Args:
+        make: ``make(*shape)`` returns the :class:`CompiledQuery` of that shape.
+        limit: how many shapes to remember.
+    """
+
+    def __init__(self, make, limit=64):
+        self._make = make
+        self._limit = limit
+        self._queries = {}
+
+    def __call__(self, *shape):
+        query = self._queries.get(shape)
+        if query is None:
+            query = self._make(*shape)
+            if len(self._queries) < self._limit:
+                self._queries[shape] = query
+        return query

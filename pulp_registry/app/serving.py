@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 
 from pulpcore.plugin.models import Repository, RepositoryVersion
 
-from pulp_registry.app.compiled_queries import CompiledQuery
+from pulp_registry.app.compiled_queries import CompiledQuery, QueryShapes
 
 from pulp_registry.app.models import (
     Blob,
@@ -157,13 +157,7 @@ class Served:
         Returns:
             StoredBlob | None
         """
-        in_version, pending = self.version_pk is not None, self.is_push
-        if not (in_version or pending):
-            return None
-        keys = [key for key, wanted in ((self.version_pk, in_version),
-                                        (self.repository_pk, pending)) if wanted]
-        rows = _STORED_BLOB_QUERIES[(in_version, pending)].rows(digest, *keys)
-        return StoredBlob(*rows[0]) if rows else None
+        return self.stored_blobs([digest]).get(digest)
 
     def stored_blobs(self, digests):
         """The blobs among ``digests`` found as :meth:`stored_blob` finds one, by digest.
@@ -348,31 +342,21 @@ def _load_repository(pk, pulp_type):
     return Repository.objects.get(pk=pk).cast()
 
 
-_TAG_QUERIES = {}
-_MAX_TAG_QUERIES = 64
-
-
-def _tag_names_query(after_last, limit):
+def _make_tag_names_query(after_last, limit):
     """The compiled tag-list query for one shape (with or without ``last``, page size)."""
-    key = (after_last, limit)
-    query = _TAG_QUERIES.get(key)
-    if query is None:
 
-        def build(version_pk, last=None):
-            names = Tag.objects.filter(
-                pk__in=RepositoryVersion(pk=version_pk).content_ids_subquery()
-            )
-            if after_last:
-                names = names.filter(name__gt=last)
-            names = names.order_by("name").values_list("name")
-            return names[:limit] if limit is not None else names
+    def build(version_pk, last=None):
+        names = Tag.objects.filter(pk__in=RepositoryVersion(pk=version_pk).content_ids_subquery())
+        if after_last:
+            names = names.filter(name__gt=last)
+        names = names.order_by("name").values_list("name")
+        return names[:limit] if limit is not None else names
 
-        kinds = (uuid.UUID, str) if after_last else (uuid.UUID,)
-        query = CompiledQuery(build, *kinds)
-        # Clients use few page sizes; an odd one is still answered, just not remembered.
-        if len(_TAG_QUERIES) < _MAX_TAG_QUERIES:
-            _TAG_QUERIES[key] = query
-    return query
+    kinds = (uuid.UUID, str) if after_last else (uuid.UUID,)
+    return CompiledQuery(build, *kinds)
+
+
+_tag_names_query = QueryShapes(_make_tag_names_query)
 
 
 def _pending_blob_ids(repository_pk):
@@ -398,46 +382,18 @@ def _stored_blobs_queryset(digests, in_version, pending, keys):
     )
 
 
-def _stored_blob_query(in_version, pending):
-    def build(digest, *keys):
-        return (
-            _stored_blobs_queryset([digest], in_version, pending, keys)
-            # A blob has one artifact; should it have a row without one too, prefer the other.
-            .order_by(F("artifact_size").asc(nulls_last=True))[:1]
-        )
+def _make_stored_blobs_query(count, in_version, pending):
+    """The compiled query finding ``count`` blobs by digest (a blob HEAD looks up one, a
+    manifest push its config and layers at once)."""
 
-    kinds = [str] + [uuid.UUID] * (int(in_version) + int(pending))
+    def build(*values):
+        return _stored_blobs_queryset(values[:count], in_version, pending, values[count:])
+
+    kinds = [str] * count + [uuid.UUID] * (int(in_version) + int(pending))
     return CompiledQuery(build, *kinds)
 
 
-_BLOBS_QUERIES = {}
-
-
-def _stored_blobs_query(count, in_version, pending):
-    """The compiled query finding ``count`` blobs by digest (one per count: a manifest push
-    looks up its config and layers at once)."""
-    key = (count, in_version, pending)
-    query = _BLOBS_QUERIES.get(key)
-    if query is None:
-
-        def build(*values):
-            return _stored_blobs_queryset(values[:count], in_version, pending, values[count:])
-
-        kinds = [str] * count + [uuid.UUID] * (int(in_version) + int(pending))
-        query = CompiledQuery(build, *kinds)
-        # Images have few layers; an image with an unusual count is still served, just not
-        # remembered.
-        if len(_BLOBS_QUERIES) < _MAX_TAG_QUERIES:
-            _BLOBS_QUERIES[key] = query
-    return query
-
-
-_STORED_BLOB_QUERIES = {
-    (in_version, pending): _stored_blob_query(in_version, pending)
-    for in_version in (True, False)
-    for pending in (True, False)
-    if in_version or pending
-}
+_stored_blobs_query = QueryShapes(_make_stored_blobs_query)
 
 
 def _manifest_query(by_tag):

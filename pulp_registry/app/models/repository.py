@@ -25,7 +25,7 @@ from pulpcore.plugin.models import (
 )
 from pulpcore.plugin.repo_version_utils import remove_duplicates, validate_repo_version
 
-from pulp_registry.app.compiled_queries import CompiledQuery
+from pulp_registry.app.compiled_queries import CompiledQuery, QueryShapes
 
 from .content import Blob, Manifest, Tag
 
@@ -79,7 +79,6 @@ _REPLACED_TAGS = CompiledQuery(
     lambda name, version_pk, tag_pk: _replaced_tags([name], version_pk, [tag_pk]),
     str, uuid.UUID, uuid.UUID,
 )
-_MISPLACED_QUERIES = {}
 # Pushes add a handful of units; larger additions (REST tasks) build their query each time.
 _MISPLACED_COMPILED_UP_TO = 32
 
@@ -101,11 +100,12 @@ def _has_misplaced_artifacts(content_ids):
         return False
     if count > _MISPLACED_COMPILED_UP_TO:
         return _misplaced_artifacts(content_ids).exists()
-    query = _MISPLACED_QUERIES.get(count)
-    if query is None:
-        query = CompiledQuery(lambda *ids: _misplaced_artifacts(ids), *[uuid.UUID] * count)
-        _MISPLACED_QUERIES[count] = query
-    return bool(query.rows(*content_ids))
+    return bool(_misplaced_artifacts_query(count).rows(*content_ids))
+
+
+_misplaced_artifacts_query = QueryShapes(
+    lambda count: CompiledQuery(lambda *ids: _misplaced_artifacts(ids), *[uuid.UUID] * count)
+)
 
 
 class _RegistryRepositoryMixin:
