@@ -30,11 +30,11 @@ def check_digest(digest):
         raise DigestInvalid({"digest": digest}, message=str(error))
 
 
-def _stored(blob, digest):
-    """The artifact of a blob loaded with ``Served.blob(..., with_artifact=True)``."""
-    if blob.artifact_file is None:
-        raise BlobUnknown({"digest": digest})
-    # An unsaved Artifact resolves the stored name to a path through pulpcore's storage.
+def _artifact(blob):
+    """The artifact of a :class:`~pulp_registry.app.serving.StoredBlob` that has one.
+
+    An unsaved Artifact resolves the stored name to a path through pulpcore's storage.
+    """
     return Artifact(file=blob.artifact_file, size=blob.artifact_size)
 
 
@@ -68,13 +68,12 @@ class BlobView(RegistryView):
         blob = serving.stored_blob_by_name(name, digest)
         if blob is None:
             served_or_404(name)  # NAME_UNKNOWN, if that is why
+        if blob is None or blob.artifact_file is None:
             raise BlobUnknown({"digest": digest})
         return blob
 
     def head(self, request, name, digest):
         blob = self._find(request, name, digest)
-        if blob.artifact_file is None:
-            raise BlobUnknown({"digest": digest})
         # The size is all a HEAD needs: no Artifact, whose construction looks up the domain.
         size = blob.artifact_size
         return empty_response(
@@ -89,7 +88,7 @@ class BlobView(RegistryView):
 
     def get(self, request, name, digest):
         blob = self._find(request, name, digest)
-        artifact = _stored(blob, digest)
+        artifact = _artifact(blob)
         path = artifact.file.path
         if not os.path.exists(path):
             raise BlobUnknown({"digest": digest}, message="blob data is missing from storage")
