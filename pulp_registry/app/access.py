@@ -48,6 +48,20 @@ def _target(name):
     return distribution, Namespace.objects.filter(name=namespace_of(name)).first()
 
 
+def namespace_of_repository(repository):
+    """The namespace that owns a repository: that of a distribution serving it, else the one
+    named by the repository's name (None if there is neither)."""
+    distribution = (
+        RegistryDistribution.objects.filter(repository_id=repository.pk)
+        .exclude(namespace__isnull=True)
+        .select_related("namespace")
+        .first()
+    )
+    if distribution is not None:
+        return distribution.namespace
+    return Namespace.objects.filter(name=namespace_of(repository.name)).first()
+
+
 def _may_create_namespace(user, name):
     return user.username == namespace_of(name) or user.has_perm("registry.add_namespace")
 

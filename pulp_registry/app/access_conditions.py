@@ -5,6 +5,9 @@ drf-access-policy finds them through ``DRF_ACCESS_POLICY["reusable_conditions"]`
 owns, and let a user create the namespace named after their username, as on /v2/.
 """
 
+from pulpcore.plugin.models import Repository
+
+from pulp_registry.app.access import namespace_of_repository
 from pulp_registry.app.v2.names import namespace_of
 
 # Fields of a distribution that a namespace's owner may change: its visibility and text.
@@ -36,3 +39,12 @@ def is_own_namespace_name(request, view, action):
     """The namespace to create is named after the requesting user."""
     name = request.data.get("name") if hasattr(request.data, "get") else None
     return bool(name) and name == request.user.username and namespace_of(name) == name
+
+
+def has_repository_namespace_perms(request, view, action, permission):
+    """The user has ``permission`` on the namespace that owns the repository in the URL (for
+    endpoints nested under a repository, such as its versions)."""
+    repository = Repository.objects.filter(pk=view.kwargs.get("repository_pk")).first()
+    if repository is None:
+        return False
+    return _namespace_perm(request.user, permission, namespace_of_repository(repository))

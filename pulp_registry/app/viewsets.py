@@ -18,7 +18,7 @@ from pulpcore.plugin.viewsets import (
 )
 from pulpcore.plugin.viewsets import BaseFilterSet, NAME_FILTER_OPTIONS
 
-from pulp_registry.app import models, serializers
+from pulp_registry.app import access, models, serializers
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -136,18 +136,6 @@ def _manifest_in(version, digest):
     return models.Manifest.objects.filter(
         digest=digest, pk__in=version.content_ids_subquery()
     ).first()
-
-
-def _namespace_of_repository(repository):
-    distribution = (
-        models.RegistryDistribution.objects.filter(repository_id=repository.pk)
-        .exclude(namespace__isnull=True)
-        .select_related("namespace")
-        .first()
-    )
-    if distribution is not None:
-        return distribution.namespace
-    return models.Namespace.objects.filter(name=namespace_of(repository.name)).first()
 
 
 def _may_read_repository(user, repository):
@@ -516,7 +504,7 @@ class RegistryPushRepositoryViewSet(
             "push": "registry.push_namespace",
             "delete": "registry.delete_namespace_content",
         }[action_kind]
-        namespace = _namespace_of_repository(repository)
+        namespace = access.namespace_of_repository(repository)
         if namespace is not None and (
             user.has_perm(namespace_perm) or user.has_perm(namespace_perm, namespace)
         ):
@@ -569,6 +557,9 @@ class RegistryPushRepositoryVersionViewSet(RepositoryVersionViewSet):
             {"action": ["list", "retrieve"], "principal": "authenticated", "effect": "allow",
              "condition": "has_repository_model_or_domain_or_obj_perms:"
                           "registry.view_registrypushrepository"},
+            # Who sees a push repository through its namespace sees its history too.
+            {"action": ["list", "retrieve"], "principal": "authenticated", "effect": "allow",
+             "condition": "has_repository_namespace_perms:registry.view_namespace"},
             {"action": ["destroy"], "principal": "authenticated", "effect": "allow",
              "condition": "has_repository_model_or_domain_or_obj_perms:"
                           "registry.delete_registrypushrepository"},

@@ -219,3 +219,22 @@ def test_namespace_owner_may_make_a_distribution_private(api, world, monkeypatch
     assert allowed(world["nora"], "team/public") == set()
     # Moving the distribution or changing what it serves needs distribution permissions.
     assert api("patch", href, "olga", {"base_path": "elsewhere/x"}).status_code == 403
+
+
+def test_namespace_members_see_the_history_of_its_push_repositories(api, world):
+    from pulp_registry.app.models import RegistryPushRepository
+    from pulp_registry.app.viewsets import RegistryPushRepositoryVersionViewSet
+
+    sync_access_policies(RegistryPushRepositoryVersionViewSet)
+    repository = RegistryPushRepository.objects.create(name="team/pushed")
+    RegistryDistribution.objects.create(name="team/pushed", base_path="team/pushed",
+                                        namespace=Namespace.objects.get(name="team"),
+                                        repository=repository, private=True)
+    versions = f"/pulp/api/v3/repositories/registry/registry-push/{repository.pk}/versions/"
+    for user in ("olga", "colin", "cora", "root"):
+        response = api("get", versions, user)
+        assert response.status_code == 200, (user, response.content)
+        assert [v["number"] for v in json.loads(response.content)["results"]] == [0]
+        assert api("get", f"{versions}0/", user).status_code == 200
+    assert api("get", versions, "nora").status_code == 403
+    assert api("get", f"{versions}0/", "nora").status_code in (403, 404)

@@ -327,6 +327,11 @@ def test_token_response_fields(token_settings, people, client):
         ("bob", "repository:nobody/app:pull,push", {"pull"}),
         ("carol", "repository:alice/secret:pull,push", {"pull"}),
         ("dave", "repository:anything/at/all:pull,push,delete", {"pull", "push", "delete"}),
+        # "*" asks for every action; the token lists those granted.
+        ("dave", "repository:anything/at/all:*", {"pull", "push", "delete"}),
+        ("alice", "repository:alice/app:*", {"pull", "push", "delete"}),
+        ("carol", "repository:alice/secret:*", {"pull"}),
+        (None, "repository:alice/app:*", {"pull"}),
     ],
 )
 def test_token_grants_the_intersection(token_settings, people, client, user, scope, expected):

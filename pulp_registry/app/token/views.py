@@ -73,7 +73,9 @@ def granted_scope(user, scope):
         Scope | None: the granted scope, or None for a resource this registry does not know.
     """
     if scope.type == "repository" and NAME_RE.match(scope.name):
-        allowed = access.allowed_actions(user, scope.name, scope.actions)
+        # "*" asks for every action (as Docker's token servers read it).
+        wanted = access.ALL_ACTIONS if "*" in scope.actions else scope.actions
+        allowed = access.allowed_actions(user, scope.name, wanted)
         return Scope("repository", scope.name, frozenset(allowed))
     if scope.type == "registry" and scope.name == "catalog":
         # Everyone may list the catalog; it shows only the names the caller can pull.
