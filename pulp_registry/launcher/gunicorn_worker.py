@@ -25,8 +25,9 @@ It is gunicorn's threaded (``gthread``) worker with two additions:
   frozen (:func:`freeze_loaded_objects`), so the collector does not walk it again and again.
 * **Request bodies read in large pieces.** gunicorn's ``Body.read(n)`` gathers ``n`` bytes
   1 KiB at a time, copying what is buffered on each step; a 256 MiB blob upload spent about
-  0.7 s of CPU there. :class:`LargeReadBody` receives large reads into one buffer instead
-  (see docs/performance.md).
+  0.7 s of CPU there. :class:`~pulp_registry.launcher.request_bodies.LargeReadBody` receives
+  large reads into one buffer instead, for ``Content-Length`` and chunked bodies alike (see
+  docs/performance.md).
 """
 
 import logging
@@ -38,9 +39,10 @@ import threading
 import time
 
 from gunicorn.arbiter import Arbiter
-from gunicorn.http.body import Body, LengthReader
-from gunicorn.http.unreader import SocketUnreader
+from gunicorn.http.body import Body
 from gunicorn.workers import gthread
+
+from pulp_registry.launcher.request_bodies import LargeReadBody
 
 logger = logging.getLogger(__name__)
 
@@ -98,61 +100,6 @@ def refuse_tls(sock: socket.socket) -> None:
         pass
     finally:
         sock.close()
-
-
-class LargeReadBody(Body):
-    """gunicorn's request body, with large reads done in one call.
-
-    A body with a ``Content-Length`` is received straight into one buffer per read
-    (``recv_into``), instead of through gunicorn's 8 KiB pieces that its reader copies several
-    times; a 256 MiB upload then costs 0.05 s of CPU to receive instead of 0.3 s. Other bodies
-    (chunked) are read through their reader in one call. The bytes returned are the same as
-    ``Body.read`` returns: up to ``size`` of them, fewer only at the end of the body.
-    """
-
-    def read(self, size=None):
-        """Read up to ``size`` bytes (all that remain when ``size`` is None or negative)."""
-        size = self.getsize(size)
-        if size == 0:
-            return b""
-        if self.buf.tell() == 0 and size < (1 << 40):
-            reader = self.reader
-            if (
-                _CAN_RECEIVE_DIRECTLY
-                and type(reader) is LengthReader
-                and type(reader.unreader) is SocketUnreader
-            ):
-                return _receive_length(reader, size)
-            return reader.read(size)
-        return super().read(size)
-
-
-# take_buffered() came with gunicorn 23; without it, reads go through gunicorn's reader.
-_CAN_RECEIVE_DIRECTLY = hasattr(SocketUnreader, "take_buffered")
-
-
-def _receive_length(reader, size):
-    """Read up to ``size`` bytes of a ``Content-Length`` body (what gunicorn's reader does)."""
-    size = min(size, reader.length)
-    if size <= 0:
-        return b""
-    unreader = reader.unreader
-    buffered = unreader.take_buffered()  # bytes the request parser read ahead
-    if len(buffered) >= size:
-        unreader.unread(buffered[size:])
-        reader.length -= size
-        return buffered[:size]
-    received = bytearray(size)
-    view = memoryview(received)
-    view[: len(buffered)] = buffered
-    count = len(buffered)
-    while count < size:
-        got = unreader.sock.recv_into(view[count:], size - count)
-        if not got:
-            break
-        count += got
-    reader.length -= count
-    return bytes(view[:count])
 
 
 def _discard(body, limit: int) -> bool:
