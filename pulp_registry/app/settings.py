@@ -35,3 +35,7 @@ DRF_ACCESS_POLICY = {
     "dynaconf_merge_unique": True,
     "reusable_conditions": ["pulp_registry.app.access_conditions"],
 }
+
+# A REST API request that fails because the database is unreachable is answered 503 (JSON)
+# instead of Django's 500 page (see middleware.py). Appended to pulpcore's list.
+MIDDLEWARE = ["dynaconf_merge_unique", "pulp_registry.app.middleware.DatabaseUnavailableMiddleware"]

@@ -531,6 +531,11 @@ def outage_and_recovery(registry, proxy, client, name, manifest):
         # memory); credentials it has not seen always need it.
         assert_unavailable(token_request(auth=("faults-stranger", "never-seen")))
         assert token_request().status_code in (200, 503)
+        # pulpcore's REST API answers 503 too (pulp_registry's middleware), not a 500 page.
+        rest = registry.session().get(f"{registry.url}{PUSH_REPOS}", timeout=60)
+        assert rest.status_code == 503, rest.text
+        assert rest.json() == {"detail": "The database is unavailable; retry later."}
+        assert rest.headers["Retry-After"] == "10"
     finally:
         proxy.restore()
 
