@@ -1,25 +1,37 @@
 """Viewsets of the Pulp REST API (``/pulp/api/v3/...``): registry content, both repository
 types and their versions, distributions, and namespaces with their roles."""
 
+from django.db.models import Q
 from django.db.models.deletion import ProtectedError
 from django_filters import CharFilter
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from pulpcore.plugin.actions import ModifyRepositoryActionMixin
+from pulpcore.plugin.models import Content
+from pulpcore.plugin.serializers import (
+    AsyncOperationResponseSerializer,
+    RepositoryAddRemoveContentSerializer,
+)
+from pulpcore.plugin.tasking import dispatch
+from pulpcore.plugin.util import get_objects_for_user
 from pulpcore.plugin.viewsets import (
+    BaseFilterSet,
     ContentFilter,
     DistributionViewSet,
+    NAME_FILTER_OPTIONS,
     NamedModelViewSet,
+    OperationPostponedResponse,
     ReadOnlyContentViewSet,
     RepositoryVersionViewSet,
     RepositoryViewSet,
     RolesMixin,
 )
-from pulpcore.plugin.viewsets import BaseFilterSet, NAME_FILTER_OPTIONS
 
-from pulp_registry.app import access, models, serializers
-
+from pulp_registry.app import access, models, serializers, tasks
+from pulp_registry.app.tasks.content import parents_in
 
 # --- content ---------------------------------------------------------------------------------
 
@@ -92,24 +104,6 @@ class TagViewSet(ReadOnlyContentViewSet):
 # also copy_tags, copy_manifests and modify (add/remove content). Each operation checks what it
 # can at once (so a mistake is a 400, not a failed task) and dispatches a pulpcore task that
 # makes the new repository version under the repository's lock.
-
-from django.db.models import Q  # noqa: E402
-from drf_spectacular.utils import extend_schema  # noqa: E402
-from rest_framework.decorators import action  # noqa: E402
-from rest_framework.exceptions import PermissionDenied  # noqa: E402
-
-from pulpcore.plugin.models import Content  # noqa: E402
-from pulpcore.plugin.serializers import (  # noqa: E402
-    AsyncOperationResponseSerializer,
-    RepositoryAddRemoveContentSerializer,
-)
-from pulpcore.plugin.tasking import dispatch  # noqa: E402
-from pulpcore.plugin.util import get_objects_for_user  # noqa: E402
-from pulpcore.plugin.viewsets import OperationPostponedResponse  # noqa: E402
-
-from pulp_registry.app import tasks  # noqa: E402
-from pulp_registry.app.tasks.content import parents_in  # noqa: E402
-from pulp_registry.app.v2.names import namespace_of  # noqa: E402
 
 _REGISTRY_CONTENT_TYPES = {
     model.get_pulp_type() for model in (models.Blob, models.Manifest, models.Tag)
