@@ -13,6 +13,8 @@ import socket
 
 import pytest
 
+from tests.http_bodies import BROKEN_CHUNKED_FRAMINGS
+
 NAME = "bad/input"
 
 
@@ -189,15 +191,7 @@ def test_two_content_lengths_that_differ(raw):
     raw.still_answers()
 
 
-@pytest.mark.parametrize(
-    "framing",
-    [
-        b"zz\r\nabc\r\n0\r\n\r\n",  # a chunk size that is not hex
-        b"5\r\nabc",  # the body ends inside a chunk
-        b"3\r\nabcdef\r\n0\r\n\r\n",  # a chunk longer than its size
-        b"-3\r\nabc\r\n0\r\n\r\n",  # a negative chunk size
-    ],
-)
+@pytest.mark.parametrize("framing", BROKEN_CHUNKED_FRAMINGS)
 def test_broken_chunked_framing(raw, framing):
     location = raw.open_upload()
     response = raw.send(

@@ -13,6 +13,7 @@ from gunicorn.http.message import Request
 from gunicorn.http.unreader import SocketUnreader
 
 from pulp_registry.launcher.request_bodies import LargeReadBody
+from tests.http_bodies import BROKEN_CHUNKED_FRAMINGS
 
 NEXT_REQUEST = b"GET /v2/ HTTP/1.1\r\nHost: registry\r\n\r\n"
 
@@ -92,19 +93,7 @@ def test_framing_split_anywhere_in_transit(send_piece):
     assert ours[0] == DATA[:5000] and ours[1] == [("X-SUM", "1")]
 
 
-@pytest.mark.parametrize(
-    "framing",
-    [
-        b"zz\r\nabc\r\n0\r\n\r\n",  # a chunk size that is not hex
-        b"5\r\nabc",  # the body ends inside a chunk
-        b"3\r\nabcdef\r\n0\r\n\r\n",  # a chunk longer than its size
-        b"-3\r\nabc\r\n0\r\n\r\n",  # a negative chunk size
-        b"\r\nabc\r\n0\r\n\r\n",  # no chunk size
-        b"3;ext\rx\r\nabc\r\n0\r\n\r\n",  # a bare CR in an extension
-        b"3\r\nabc\r\n",  # no last chunk
-        b"3\r\nabc\r\n0\r\nX-Trailer: 1\r\n",  # the trailer section never ends
-    ],
-)
+@pytest.mark.parametrize("framing", BROKEN_CHUNKED_FRAMINGS)
 def test_broken_framing_fails_as_in_gunicorn(framing):
     ours = _read_all(LargeReadBody, CHUNKED_HEAD, framing, 65536)
     theirs = _read_all(Body, CHUNKED_HEAD, framing, 65536)
