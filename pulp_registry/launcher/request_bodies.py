@@ -33,6 +33,9 @@ _CAN_RECEIVE_DIRECTLY = hasattr(SocketUnreader, "take_buffered")
 MAX_CONTROL_BYTES = 64 * 1024
 _CONTROL_READ = 64 * 1024
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+# Sizes from this one up mean "all that is left" (gunicorn passes sys.maxsize for that).
+_ALL = 1 << 40
+_PIECE = 1024 * 1024
 
 
 class LargeReadBody(Body):
@@ -48,8 +51,10 @@ class LargeReadBody(Body):
         if size == 0:
             return b""
         if self._chunked is not None:
+            if size >= _ALL:  # read(), read(-1): everything that is left, piece by piece
+                return b"".join(iter(lambda: self._chunked.read(_PIECE), b""))
             return self._chunked.read(size)
-        if self.buf.tell() == 0 and size < (1 << 40):
+        if self.buf.tell() == 0 and size < _ALL:
             reader = self.reader
             if _CAN_RECEIVE_DIRECTLY:
                 if type(reader) is LengthReader and type(reader.unreader) is SocketUnreader:

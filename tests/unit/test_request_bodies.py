@@ -27,7 +27,8 @@ def _chunked(data, chunk_size, extension=b"", trailers=b""):
 
 
 def _read_all(body_class, head, body_bytes, read_size, send_piece=65536):
-    """Send a request over a socket pair; read its body with ``body_class``.
+    """Send a request over a socket pair; read its body with ``body_class``, ``read_size``
+    bytes at a time (a list: those sizes, then all that is left).
 
     Returns:
         (the body read or the exception raised, the request's trailers, the next request's
@@ -51,12 +52,14 @@ def _read_all(body_class, head, body_bytes, read_size, send_piece=65536):
         request = Request(Config(), unreader, ("127.0.0.1", 1))
         body = body_class(request.body.reader)
         received = bytearray()
+        sizes = iter(read_size if isinstance(read_size, list) else [])
         try:
             while True:
-                piece = body.read(read_size)
+                size = next(sizes, read_size if isinstance(read_size, int) else None)
+                piece = body.read(size)
                 if not piece:
                     break
-                assert len(piece) <= read_size
+                assert size is None or len(piece) <= size
                 received += piece
         except Exception as error:  # noqa: BLE001 (compared with gunicorn's)
             return type(error), None, None
@@ -113,3 +116,12 @@ def test_content_length_bodies_read_as_gunicorn_reads_them(read_size):
     ours = _read_all(LargeReadBody, head, DATA, read_size)
     assert ours == _read_all(Body, head, DATA, read_size)
     assert ours[0] == DATA and ours[2] == ("GET", "/v2/")
+
+
+@pytest.mark.parametrize("body_head,body", [
+    (CHUNKED_HEAD, _chunked(DATA, 32768)),
+    (b"PUT /x HTTP/1.1\r\nHost: registry\r\nContent-Length: %d\r\n\r\n" % len(DATA), DATA),
+])
+def test_reading_the_rest_after_a_first_piece(body_head, body):
+    received, _, following = _read_all(LargeReadBody, body_head, body, [1000])
+    assert received == DATA and following == ("GET", "/v2/")
