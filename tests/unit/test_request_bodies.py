@@ -76,11 +76,13 @@ CHUNKED_HEAD = b"PATCH /v2/a/b/blobs/uploads/x HTTP/1.1\r\nHost: registry\r\n" \
 DATA = os.urandom(300_000)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 7, 4096, 32768, 300_000])
-@pytest.mark.parametrize("read_size", [1, 1000, 65536, 1 << 20])
+@pytest.mark.parametrize(
+    "chunk_size,read_size",
+    [(chunk, read) for chunk in (1, 7, 4096, 32768, 300_000)
+     for read in (1, 1000, 65536, 1 << 20)
+     if (chunk, read) != (1, 1)],  # one byte at a time both ways: slow, and adds nothing
+)
 def test_chunked_bodies_read_as_gunicorn_reads_them(chunk_size, read_size):
-    if chunk_size == 1 and read_size == 1:
-        pytest.skip("slow and adds nothing")
     body = _chunked(DATA[:20_000] if chunk_size < 100 else DATA, chunk_size)
     ours = _read_all(LargeReadBody, CHUNKED_HEAD, body, read_size)
     assert ours == _read_all(Body, CHUNKED_HEAD, body, read_size)
