@@ -35,6 +35,7 @@ _CONTROL_READ = 64 * 1024
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 # Sizes from this one up mean "all that is left" (gunicorn passes sys.maxsize for that).
 _ALL = 1 << 40
+# Largest buffer a read of a chunked body allocates at once.
 _PIECE = 1024 * 1024
 
 
@@ -51,8 +52,6 @@ class LargeReadBody(Body):
         if size == 0:
             return b""
         if self._chunked is not None:
-            if size >= _ALL:  # read(), read(-1): everything that is left, piece by piece
-                return b"".join(iter(lambda: self._chunked.read(_PIECE), b""))
             return self._chunked.read(size)
         if self.buf.tell() == 0 and size < _ALL:
             reader = self.reader
@@ -122,7 +121,24 @@ class ChunkedBody:
         self._done = False
 
     def read(self, size):
-        """Up to ``size`` bytes of chunk data; fewer only at the end of the body."""
+        """Up to ``size`` bytes of chunk data; fewer only at the end of the body.
+
+        The length of the body is not known beforehand, so a read larger than
+        :data:`_PIECE` (``read()`` of everything passes ``sys.maxsize``) is gathered piece by
+        piece rather than into a buffer of the size asked for.
+        """
+        if size <= _PIECE:
+            return self._read_piece(size)
+        pieces = []
+        while size > 0:
+            piece = self._read_piece(min(size, _PIECE))
+            if not piece:
+                break
+            pieces.append(piece)
+            size -= len(piece)
+        return b"".join(pieces)
+
+    def _read_piece(self, size):
         if self._done or size <= 0:
             return b""
         received = bytearray(size)

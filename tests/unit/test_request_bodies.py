@@ -127,3 +127,10 @@ def test_content_length_bodies_read_as_gunicorn_reads_them(read_size):
 def test_reading_the_rest_after_a_first_piece(body_head, body):
     received, _, following = _read_all(LargeReadBody, body_head, body, [1000])
     assert received == DATA and following == ("GET", "/v2/")
+
+
+def test_a_huge_read_of_a_small_chunked_body_allocates_only_what_arrives():
+    # A buffer of the size asked for (512 GiB) could not be allocated.
+    received, _, following = _read_all(LargeReadBody, CHUNKED_HEAD, _chunked(DATA, 4096),
+                                       [1 << 39])
+    assert received == DATA and following == ("GET", "/v2/")
